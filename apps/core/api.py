@@ -1,0 +1,121 @@
+"""API plumbing shared by every app: the error body of API.md, pagination, health."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.cache import cache
+from django.db import connection
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from apps.core.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+_CODES_BY_EXCEPTION: list[tuple[type[Exception], str]] = [
+    (exceptions.NotAuthenticated, "NOT_AUTHENTICATED"),
+    (exceptions.AuthenticationFailed, "NOT_AUTHENTICATED"),
+    (exceptions.PermissionDenied, "PERMISSION_DENIED"),
+    (exceptions.NotFound, "NOT_FOUND"),
+    (Http404, "NOT_FOUND"),
+    (exceptions.ValidationError, "VALIDATION_ERROR"),
+    (exceptions.ParseError, "VALIDATION_ERROR"),
+    (exceptions.UnsupportedMediaType, "VALIDATION_ERROR"),
+    (exceptions.MethodNotAllowed, "METHOD_NOT_ALLOWED"),
+    (exceptions.NotAcceptable, "NOT_ACCEPTABLE"),
+    (exceptions.Throttled, "THROTTLED"),
+]
+
+_MESSAGES = {
+    "VALIDATION_ERROR": "The request is invalid; see details.",
+    "NOT_FOUND": "Not found.",
+}
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": code, "message": message, "details": details or {}}
+
+
+def _code_for(exc: Exception) -> str:
+    for exc_cls, code in _CODES_BY_EXCEPTION:
+        if isinstance(exc, exc_cls):
+            return code
+    return "ERROR"
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every error leaves the API as `{"error", "message", "details"}` (API.md)."""
+    if isinstance(exc, DomainError):
+        return Response(exc.as_dict(), status=exc.http_status)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # an unexpected exception: Django logs it and answers 500
+    code = _code_for(exc)
+    if code == "VALIDATION_ERROR":
+        details = (
+            response.data
+            if isinstance(response.data, dict)
+            else {"non_field_errors": response.data}
+        )
+        response.data = error_body(code, _MESSAGES[code], details)
+    else:
+        detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
+        response.data = error_body(code, str(detail) or _MESSAGES.get(code, code))
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        response.data["details"] = {"retry_after_seconds": int(exc.wait)}
+    return response
+
+
+class StandardPagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+def _check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return "ok"
+
+
+def _check_cache() -> str:
+    cache.set("healthz", "ok", 5)
+    if cache.get("healthz") != "ok":
+        raise RuntimeError("cache did not return what was stored")
+    return "ok"
+
+
+def _check_broker() -> str:
+    from finaegis.celery import app
+
+    if app.conf.task_always_eager:
+        return "eager"
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+    return "ok"
+
+
+def healthz(request):
+    """Liveness and readiness: 200 when database, cache and broker answer, else 503."""
+    checks: dict[str, str] = {}
+    healthy = True
+    for name, check in (
+        ("database", _check_database),
+        ("cache", _check_cache),
+        ("broker", _check_broker),
+    ):
+        try:
+            checks[name] = check()
+        except Exception as exc:  # any failure of a dependency is a failed check, not a 500
+            logger.warning("health check %s failed: %s", name, exc)
+            checks[name] = f"error: {type(exc).__name__}"
+            healthy = False
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", "checks": checks},
+        status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE,
+    )

@@ -1,0 +1,82 @@
+"""Migration operation that makes an event table append-only at the database."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db.migrations.operations.base import Operation
+
+_PG_FUNCTION = """
+CREATE OR REPLACE FUNCTION finaegis_reject_event_change() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'table % is append-only: % is not allowed', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'integrity_constraint_violation';
+END;
+$$ LANGUAGE plpgsql
+"""
+
+
+def _trigger_name(table: str, op: str) -> str:
+    return f"{table}_no_{op.lower()}"
+
+
+def append_only_sql(vendor: str, table: str) -> list[str]:
+    if vendor == "postgresql":
+        return [
+            _PG_FUNCTION,
+            *(
+                f'CREATE TRIGGER "{_trigger_name(table, op)}" BEFORE {op} ON "{table}" '
+                f"FOR EACH ROW EXECUTE FUNCTION finaegis_reject_event_change()"
+                for op in ("UPDATE", "DELETE")
+            ),
+        ]
+    if vendor == "sqlite":
+        return [
+            f'CREATE TRIGGER "{_trigger_name(table, op)}" BEFORE {op} ON "{table}" '
+            f"BEGIN SELECT RAISE(ABORT, 'table {table} is append-only: {op} is not allowed'); END"
+            for op in ("UPDATE", "DELETE")
+        ]
+    raise ImproperlyConfigured(f"append-only triggers are not written for {vendor}")
+
+
+def drop_append_only_sql(vendor: str, table: str) -> list[str]:
+    on_table = f' ON "{table}"' if vendor == "postgresql" else ""
+    return [
+        f'DROP TRIGGER IF EXISTS "{_trigger_name(table, op)}"{on_table}'
+        for op in ("UPDATE", "DELETE")
+    ]
+
+
+class AppendOnly(Operation):
+    """Install triggers that reject UPDATE and DELETE on a model's table (PostgreSQL, SQLite)."""
+
+    reversible = True
+    reduces_to_sql = True
+
+    def __init__(self, model_name: str):
+        self.model_name = model_name
+
+    def deconstruct(self):
+        return (self.__class__.__qualname__, [], {"model_name": self.model_name})
+
+    def state_forwards(self, app_label, state):
+        """Triggers are invisible to the model state."""
+
+    def _table(self, app_label, state) -> str:
+        return state.apps.get_model(app_label, self.model_name)._meta.db_table
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        vendor = schema_editor.connection.vendor
+        for sql in append_only_sql(vendor, self._table(app_label, to_state)):
+            schema_editor.execute(sql, params=None)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        vendor = schema_editor.connection.vendor
+        for sql in drop_append_only_sql(vendor, self._table(app_label, from_state)):
+            schema_editor.execute(sql, params=None)
+
+    def describe(self):
+        return f"Make {self.model_name} append-only"
+
+    @property
+    def migration_name_fragment(self):
+        return f"{self.model_name.lower()}_append_only"

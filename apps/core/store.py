@@ -1,0 +1,241 @@
+"""The event store: load aggregates (newest snapshot + later events), persist what they recorded.
+
+One command is one database transaction. `load` locks the stream rows of every aggregate it is
+given, in uuid order, so writers of the same aggregate queue up instead of losing updates and
+writers of overlapping sets cannot deadlock. `save` appends the events with their hash chain,
+advances the stream heads (the unique version is the last guard), runs the projectors in the same
+transaction, schedules the reactors for after commit and takes snapshots every N events.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models.functions import Now
+
+from apps.core.aggregates import AggregateRoot
+from apps.core.context import current_metadata
+from apps.core.errors import AggregateNotFound, ConcurrencyError
+from apps.core.events import DomainEvent, decode, encode
+from apps.core.hashing import chain_hash
+from apps.core.models import AggregateStream, Snapshot, StoredEvent, event_model_for
+from apps.core.projection import EventRecord, project, schedule_reactors
+
+A = TypeVar("A", bound=AggregateRoot)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# PostgreSQL's serialization_failure and deadlock_detected: safe to retry the whole transaction.
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+class TransactionRequired(RuntimeError):
+    pass
+
+
+def _require_transaction() -> None:
+    if not connection.in_atomic_block:
+        raise TransactionRequired("the event store writes only inside a command's transaction")
+
+
+def _stream_heads(uuids: list[uuid.UUID], lock: bool) -> dict[uuid.UUID, AggregateStream]:
+    streams = AggregateStream.objects.filter(uuid__in=uuids).order_by("uuid")
+    if lock:
+        streams = streams.select_for_update()
+    return {stream.uuid: stream for stream in streams}
+
+
+def _restore(cls: type[A], stream: AggregateStream) -> A:
+    aggregate = cls(stream.uuid)
+    snapshot = (
+        Snapshot.objects.filter(aggregate_uuid=stream.uuid, aggregate_version__lte=stream.version)
+        .order_by("-aggregate_version")
+        .values_list("aggregate_version", "state")
+        .first()
+    )
+    if snapshot is not None:
+        aggregate.version, state = snapshot
+        aggregate.restore_state(state)
+    tail = (
+        event_model_for(aggregate.app_label)
+        .objects.filter(aggregate_uuid=stream.uuid, aggregate_version__gt=aggregate.version)
+        .order_by("aggregate_version")
+        .values_list("event_type", "event_version", "event_data")
+    )
+    for event_type, event_version, data in tail:
+        aggregate.apply(decode(event_type, event_version, data))
+    if aggregate.version != stream.version:
+        raise ConcurrencyError(
+            f"{stream.uuid}: stream at v{stream.version}, events replay to v{aggregate.version}"
+        )
+    aggregate.mark_persisted(stream.last_hash)
+    return aggregate
+
+
+def load(cls: type[A], *uuids: uuid.UUID, lock: bool = True) -> list[A]:
+    """Load aggregates in the order asked; with `lock` their rows stay locked until commit."""
+    if lock:
+        _require_transaction()
+    wanted = sorted(set(uuids))
+    heads = _stream_heads(wanted, lock)
+    for aggregate_uuid in wanted:
+        head = heads.get(aggregate_uuid)
+        if head is None or head.aggregate_type != cls.aggregate_type:
+            raise AggregateNotFound(details={"uuid": str(aggregate_uuid)})
+    loaded = {u: _restore(cls, heads[u]) for u in wanted}
+    return [loaded[u] for u in uuids]
+
+
+def load_one(cls: type[A], aggregate_uuid: uuid.UUID, *, lock: bool = True) -> A:
+    return load(cls, aggregate_uuid, lock=lock)[0]
+
+
+def _advance_stream(aggregate: AggregateRoot, version: int, last_hash: str) -> None:
+    if aggregate._is_new:
+        try:
+            AggregateStream.objects.create(
+                uuid=aggregate.uuid,
+                aggregate_type=aggregate.aggregate_type,
+                version=version,
+                last_hash=last_hash,
+            )
+        except IntegrityError as exc:
+            raise ConcurrencyError(f"{aggregate.uuid} already exists") from exc
+        return
+    moved = AggregateStream.objects.filter(
+        uuid=aggregate.uuid, version=aggregate._persisted_version
+    ).update(version=version, last_hash=last_hash, updated_at=Now())
+    if moved != 1:
+        raise ConcurrencyError(f"{aggregate.uuid} moved past v{aggregate._persisted_version}")
+
+
+def _event_rows(aggregate: AggregateRoot, meta: dict[str, Any]) -> tuple[list[StoredEvent], str]:
+    model = event_model_for(aggregate.app_label)
+    rows, previous, version = [], aggregate._last_hash, aggregate._persisted_version
+    for evt in aggregate.pending_events:
+        version += 1
+        data = encode(evt)
+        previous = chain_hash(previous, aggregate.uuid, version, evt.event_type, data)
+        rows.append(
+            model(
+                aggregate_uuid=aggregate.uuid,
+                aggregate_version=version,
+                event_type=evt.event_type,
+                event_version=evt.event_version,
+                event_data=data,
+                meta_data=meta,
+                hash=previous,
+            )
+        )
+    return rows, previous
+
+
+def _insert(rows: list[StoredEvent]) -> None:
+    by_model: dict[type[StoredEvent], list[StoredEvent]] = defaultdict(list)
+    for row in rows:
+        by_model[type(row)].append(row)
+    for model, model_rows in by_model.items():
+        try:
+            model.objects.bulk_create(model_rows)
+        except IntegrityError as exc:
+            raise ConcurrencyError(f"a version of {model._meta.db_table} was taken") from exc
+
+
+def _snapshot_if_due(aggregate: AggregateRoot) -> None:
+    every = aggregate.snapshot_every or settings.EVENT_STORE_SNAPSHOT_EVERY
+    if every and aggregate.version // every > aggregate._persisted_version // every:
+        Snapshot.objects.create(
+            aggregate_uuid=aggregate.uuid,
+            aggregate_type=aggregate.aggregate_type,
+            aggregate_version=aggregate.version,
+            state=aggregate.snapshot_state(),
+        )
+
+
+def save(*aggregates: AggregateRoot) -> list[tuple[DomainEvent, EventRecord]]:
+    """Persist the pending events of the aggregates; returns each event with its stored record."""
+    _require_transaction()
+    meta = current_metadata()
+    changed = sorted((a for a in aggregates if a.pending_events), key=lambda a: a.uuid)
+    rows: list[StoredEvent] = []
+    events: list[DomainEvent] = []
+    last_hashes: list[str] = []
+    for aggregate in changed:
+        aggregate_rows, last_hash = _event_rows(aggregate, meta)
+        _advance_stream(aggregate, aggregate.version, last_hash)
+        rows.extend(aggregate_rows)
+        events.extend(aggregate.pending_events)
+        last_hashes.append(last_hash)
+    _insert(rows)
+    stored = []
+    for evt, row in zip(events, rows, strict=True):
+        record = EventRecord(
+            row.id, row.aggregate_uuid, row.aggregate_version, row.created_at, row.meta_data
+        )
+        project(row._meta.app_label, evt, record)
+        schedule_reactors(evt, record)
+        stored.append((evt, record))
+    for aggregate, last_hash in zip(changed, last_hashes, strict=True):
+        _snapshot_if_due(aggregate)
+        aggregate.mark_persisted(last_hash)
+    return stored
+
+
+def take_snapshot(aggregate: AggregateRoot) -> bool:
+    """Store the aggregate's current state; False when a snapshot of that version exists."""
+    _, created = Snapshot.objects.get_or_create(
+        aggregate_uuid=aggregate.uuid,
+        aggregate_version=aggregate.version,
+        defaults={"aggregate_type": aggregate.aggregate_type, "state": aggregate.snapshot_state()},
+    )
+    return created
+
+
+# --- commands: one transaction, retried when another writer won the race ---------------------
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, ConcurrencyError):
+        return True
+    if isinstance(exc, OperationalError):
+        sqlstate = getattr(exc.__cause__, "sqlstate", None)
+        return sqlstate in _RETRYABLE_SQLSTATES or "database is locked" in str(exc)
+    return False
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+
+
+def command(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run a service function as one atomic command, retried a bounded number of times on races.
+
+    Called inside another command it runs in a savepoint and leaves the retries to the outermost
+    one, since only a whole transaction can be safely run again.
+    """
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        if connection.in_atomic_block:
+            with transaction.atomic():
+                return fn(*args, **kwargs)
+        attempt = 1
+        while True:
+            try:
+                with transaction.atomic():
+                    return fn(*args, **kwargs)
+            except Exception as exc:
+                if attempt >= settings.EVENT_STORE_RETRIES or not _is_retryable(exc):
+                    raise
+            _backoff(attempt)
+            attempt += 1
+
+    return run

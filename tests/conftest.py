@@ -1,0 +1,31 @@
+"""Suite-wide fixtures and the `postgres` marker policy.
+
+Tests marked `postgres` need a real PostgreSQL server (row locks, triggers, threads). On the
+embedded SQLite default they are skipped; with REQUIRE_POSTGRES=1 (CI) running them on anything
+else is an error, so a misconfigured CI cannot pass by skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.conf import settings
+
+
+def _on_postgres() -> bool:
+    return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def pytest_configure(config):
+    if os.environ.get("REQUIRE_POSTGRES") == "1" and not _on_postgres():
+        raise pytest.UsageError("REQUIRE_POSTGRES=1 but DATABASE_URL does not point at PostgreSQL")
+
+
+def pytest_collection_modifyitems(config, items):
+    if _on_postgres():
+        return
+    needs_postgres = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(needs_postgres)
