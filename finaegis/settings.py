@@ -90,15 +90,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
-    if env.bool("DATABASE_POOL", default=True):
-        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-            "min_size": env.int("DATABASE_POOL_MIN", default=2),
-            "max_size": env.int("DATABASE_POOL_MAX", default=20),
-            "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
-        }
-        DATABASES["default"]["CONN_MAX_AGE"] = 0
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "DATABASE_POOL", default=True
+):
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN", default=2),
+        "max_size": env.int("DATABASE_POOL_MAX", default=20),
+        "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache and jobs --------------------------------------------------------------------------
@@ -194,6 +194,11 @@ SPECTACULAR_SETTINGS = {
 
 EVENT_STORE_SNAPSHOT_EVERY = env.int("EVENT_STORE_SNAPSHOT_EVERY", default=1000)
 EVENT_STORE_RETRIES = env.int("EVENT_STORE_RETRIES", default=12)
+# Aggregate states kept per process after commit (0 turns the cache off); see store._StateCache.
+EVENT_STORE_STATE_CACHE_SIZE = env.int("EVENT_STORE_STATE_CACHE_SIZE", default=10000)
+
+# Idempotency-Key responses are kept at least this long (API.md: at least 24 hours).
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 
 # --- security behind a proxy -----------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from apps.core.errors import DomainError
+from apps.core.errors import ConcurrencyError, DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """Every error leaves the API as `{"error", "message", "details"}` (API.md)."""
     if isinstance(exc, DomainError):
         return Response(exc.as_dict(), status=exc.http_status)
+    if isinstance(exc, ConcurrencyError):
+        # Every retry lost the race: the caller may simply try again.
+        body = error_body("CONCURRENT_MODIFICATION", "The object changed meanwhile; try again.")
+        return Response(body, status=status.HTTP_409_CONFLICT)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # an unexpected exception: Django logs it and answers 500

@@ -35,11 +35,8 @@ def new_request_id() -> str:
 
 
 def user_actor(user: Any) -> dict[str, Any]:
-    return {
-        "type": "staff" if user.is_staff else "user",
-        "id": str(user.uuid),
-        "email": user.email,
-    }
+    # The uuid alone: events are immutable, and personal data in them could never be erased.
+    return {"type": "staff" if user.is_staff else "user", "id": str(user.uuid)}
 
 
 @contextmanager

@@ -42,3 +42,94 @@ class ConcurrencyError(Exception):
     Not a DomainError: the service layer retries it a bounded number of times and it reaches a
     caller only when every retry lost the race.
     """
+
+
+class InvalidInput(DomainError):
+    """Input the API's serializers would have refused; services check it too (HTTP 400)."""
+
+    code = "VALIDATION_ERROR"
+    default_message = "The request is invalid; see details."
+    http_status = 400
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "IDEMPOTENCY_KEY_REUSED"
+    default_message = "This Idempotency-Key was used with a different request."
+    http_status = 409
+
+
+class IdempotencyKeyInFlight(IdempotencyKeyReused):
+    default_message = "A request with this Idempotency-Key is still being processed."
+
+
+# --- the business-rule codes of API.md (HTTP 422) -----------------------------------------------
+
+
+class InsufficientFunds(DomainError):
+    code = "INSUFFICIENT_FUNDS"
+    default_message = "The account does not hold enough of this asset."
+
+
+class AccountFrozen(DomainError):
+    code = "ACCOUNT_FROZEN"
+    default_message = "The account is frozen."
+
+
+class SourceAccountFrozen(AccountFrozen):
+    code = "SOURCE_ACCOUNT_FROZEN"
+    default_message = "The source account is frozen."
+
+
+class DestinationAccountFrozen(AccountFrozen):
+    code = "DESTINATION_ACCOUNT_FROZEN"
+    default_message = "The destination account is frozen."
+
+
+class SameAccount(DomainError):
+    code = "SAME_ACCOUNT"
+    default_message = "Source and destination are the same account."
+
+
+class AccountClosed(DomainError):
+    code = "ACCOUNT_CLOSED"
+    default_message = "The account is closed."
+
+
+class AccountHasBalance(DomainError):
+    code = "ACCOUNT_HAS_BALANCE"
+    default_message = "The account still holds money; every balance must be zero to close it."
+
+
+class AccountAlreadyFrozen(DomainError):
+    code = "ACCOUNT_ALREADY_FROZEN"
+    default_message = "The account is already frozen."
+
+
+class AccountNotFrozen(DomainError):
+    code = "ACCOUNT_NOT_FROZEN"
+    default_message = "The account is not frozen."
+
+
+class AssetNotFound(DomainError):
+    code = "ASSET_NOT_FOUND"
+    default_message = "No such asset."
+
+
+class AssetInactive(DomainError):
+    code = "ASSET_INACTIVE"
+    default_message = "The asset is not active."
+
+
+class ExchangeRateNotFound(DomainError):
+    code = "EXCHANGE_RATE_NOT_FOUND"
+    default_message = "No current exchange rate for this pair."
+
+
+class TransferAlreadyReversed(DomainError):
+    code = "TRANSFER_ALREADY_REVERSED"
+    default_message = "The transfer has already been reversed."
+
+
+class TransferNotReversible(DomainError):
+    code = "TRANSFER_NOT_REVERSIBLE"
+    default_message = "The transfer cannot be reversed."

@@ -109,7 +109,12 @@ def _json_value(value: Any) -> Any:
         return {str(k): _json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_json_value(v) for v in value]
-    return _reject_float(value)
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    raise TypeError(
+        f"{type(value).__name__} inside a dict or list field is not JSON; declare a typed field "
+        "or convert it to str (floats are never allowed: use int minor units or Decimal)"
+    )
 
 
 _SCALARS: dict[Any, Codec] = {

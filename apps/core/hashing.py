@@ -29,11 +29,25 @@ def chain_hash(
     version: int,
     event_type: str,
     data: dict[str, Any],
+    *,
+    event_version: int,
+    meta: dict[str, Any],
 ) -> str:
     """The event's link: HMAC-SHA3-512 keyed with EVENT_HASH_KEY over the previous link and the
-    canonical JSON of the aggregate uuid, version, event type and data."""
+    canonical JSON of the aggregate uuid, version, event type and data.
+
+    The schema version and the meta_data (who did it, in which request) are covered too: an
+    audit trail whose actor could be edited unnoticed would prove nothing.
+    """
     body = canonical_json(
-        {"uuid": str(aggregate_uuid), "version": version, "type": event_type, "data": data}
+        {
+            "uuid": str(aggregate_uuid),
+            "version": version,
+            "type": event_type,
+            "data": data,
+            "event_version": event_version,
+            "meta": meta,
+        }
     )
     key = _key(settings.EVENT_HASH_KEY)
     return hmac.new(key, previous_hash.encode() + body, hashlib.sha3_512).hexdigest()

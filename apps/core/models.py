@@ -90,3 +90,27 @@ def event_model_for(app_label: str) -> type[StoredEvent]:
         if model._meta.app_label == app_label:
             return model
     raise LookupError(f"app {app_label!r} has no StoredEvent table")
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a money-moving request, kept so a retry with the same key gets it.
+
+    `scope` is the caller (user uuid), so two users' keys never collide; `fingerprint` is the hash
+    of the request, so the same key with another request is refused instead of replayed.
+    """
+
+    scope = models.CharField(max_length=100)
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="core_idempotency_scope_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key} -> {self.status_code}"

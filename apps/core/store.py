@@ -9,11 +9,13 @@ transaction, schedules the reactors for after commit and takes snapshots every N
 
 from __future__ import annotations
 
+import copy
 import functools
 import random
+import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -41,6 +43,10 @@ class TransactionRequired(RuntimeError):
     pass
 
 
+class EventStoreCorrupted(RuntimeError):
+    """A stream head and its events disagree; never retried."""
+
+
 def _require_transaction() -> None:
     if not connection.in_atomic_block:
         raise TransactionRequired("the event store writes only inside a command's transaction")
@@ -53,8 +59,51 @@ def _stream_heads(uuids: list[uuid.UUID], lock: bool) -> dict[uuid.UUID, Aggrega
     return {stream.uuid: stream for stream in streams}
 
 
+class _StateCache:
+    """Aggregate states by uuid as of a committed version, per process.
+
+    Events never change once stored, so the state at a given version is the same everywhere;
+    after `load` has locked a stream row its version is authoritative, and a cached state of
+    exactly that version saves replaying the tail since the last snapshot (hot system accounts
+    would otherwise replay up to N events on every command). Entries are stored only after
+    commit, and copies go in and out, so a rolled-back command never leaks its state.
+    """
+
+    def __init__(self) -> None:
+        self._states: OrderedDict[uuid.UUID, tuple[int, str, dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, stream: AggregateStream) -> dict[str, Any] | None:
+        with self._lock:
+            entry = self._states.get(stream.uuid)
+        if entry is None or entry[:2] != (stream.version, stream.last_hash):
+            return None
+        return copy.deepcopy(entry[2])
+
+    def put(self, aggregate_uuid: uuid.UUID, version: int, last_hash: str, state: dict) -> None:
+        size = settings.EVENT_STORE_STATE_CACHE_SIZE
+        with self._lock:
+            self._states[aggregate_uuid] = (version, last_hash, state)
+            self._states.move_to_end(aggregate_uuid)
+            while len(self._states) > size:
+                self._states.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._states.clear()
+
+
+state_cache = _StateCache()
+
+
 def _restore(cls: type[A], stream: AggregateStream) -> A:
     aggregate = cls(stream.uuid)
+    cached = state_cache.get(stream)
+    if cached is not None:
+        aggregate.restore_state(cached)
+        aggregate.version = stream.version
+        aggregate.mark_persisted(stream.last_hash)
+        return aggregate
     snapshot = (
         Snapshot.objects.filter(aggregate_uuid=stream.uuid, aggregate_version__lte=stream.version)
         .order_by("-aggregate_version")
@@ -73,7 +122,8 @@ def _restore(cls: type[A], stream: AggregateStream) -> A:
     for event_type, event_version, data in tail:
         aggregate.apply(decode(event_type, event_version, data))
     if aggregate.version != stream.version:
-        raise ConcurrencyError(
+        # Under the row lock this is corruption, not a race; verify_events will name it.
+        raise EventStoreCorrupted(
             f"{stream.uuid}: stream at v{stream.version}, events replay to v{aggregate.version}"
         )
     aggregate.mark_persisted(stream.last_hash)
@@ -123,7 +173,15 @@ def _event_rows(aggregate: AggregateRoot, meta: dict[str, Any]) -> tuple[list[St
     for evt in aggregate.pending_events:
         version += 1
         data = encode(evt)
-        previous = chain_hash(previous, aggregate.uuid, version, evt.event_type, data)
+        previous = chain_hash(
+            previous,
+            aggregate.uuid,
+            version,
+            evt.event_type,
+            data,
+            event_version=evt.event_version,
+            meta=meta,
+        )
         rows.append(
             model(
                 aggregate_uuid=aggregate.uuid,
@@ -150,7 +208,9 @@ def _insert(rows: list[StoredEvent]) -> None:
 
 
 def _snapshot_if_due(aggregate: AggregateRoot) -> None:
-    every = aggregate.snapshot_every or settings.EVENT_STORE_SNAPSHOT_EVERY
+    every = aggregate.snapshot_every
+    if every is None:
+        every = settings.EVENT_STORE_SNAPSHOT_EVERY
     if every and aggregate.version // every > aggregate._persisted_version // every:
         Snapshot.objects.create(
             aggregate_uuid=aggregate.uuid,
@@ -186,7 +246,16 @@ def save(*aggregates: AggregateRoot) -> list[tuple[DomainEvent, EventRecord]]:
     for aggregate, last_hash in zip(changed, last_hashes, strict=True):
         _snapshot_if_due(aggregate)
         aggregate.mark_persisted(last_hash)
+        _cache_after_commit(aggregate)
     return stored
+
+
+def _cache_after_commit(aggregate: AggregateRoot) -> None:
+    if not settings.EVENT_STORE_STATE_CACHE_SIZE:
+        return
+    entry = (aggregate.uuid, aggregate.version, aggregate._last_hash)
+    state = copy.deepcopy(aggregate.snapshot_state())
+    transaction.on_commit(lambda: state_cache.put(*entry, state))
 
 
 def take_snapshot(aggregate: AggregateRoot) -> bool:

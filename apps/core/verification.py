@@ -28,42 +28,63 @@ def _chain_breaks(model: type[StoredEvent], chunk_size: int) -> Iterator[BrokenL
     table = model._meta.db_table
     rows = (
         model.objects.order_by("aggregate_uuid", "aggregate_version")
-        .values_list("aggregate_uuid", "aggregate_version", "event_type", "event_data", "hash")
+        .values_list(
+            "aggregate_uuid",
+            "aggregate_version",
+            "event_type",
+            "event_version",
+            "event_data",
+            "meta_data",
+            "hash",
+        )
         .iterator(chunk_size=chunk_size)
     )
-    current, previous, expected, broken = None, GENESIS_HASH, 1, False
+    current, previous, expected = None, GENESIS_HASH, 1
     heads: dict[uuid.UUID, tuple[int, str]] = {}
-    for aggregate_uuid, version, event_type, data, stored_hash in rows:
+    broken: set[uuid.UUID] = set()
+    for aggregate_uuid, version, event_type, event_version, data, meta, stored_hash in rows:
         if aggregate_uuid != current:
-            current, previous, expected, broken = aggregate_uuid, GENESIS_HASH, 1, False
-        if broken:
+            current, previous, expected = aggregate_uuid, GENESIS_HASH, 1
+        if aggregate_uuid in broken:
             continue
+        link = None
         if version != expected:
-            yield BrokenLink(table, aggregate_uuid, expected, f"version {expected} is missing")
-            broken = True
-            continue
-        computed = chain_hash(previous, aggregate_uuid, version, event_type, data)
-        if computed != stored_hash:
-            yield BrokenLink(table, aggregate_uuid, version, "hash does not match its content")
-            broken = True
+            link = BrokenLink(table, aggregate_uuid, expected, f"version {expected} is missing")
+        elif stored_hash != chain_hash(
+            previous,
+            aggregate_uuid,
+            version,
+            event_type,
+            data,
+            event_version=event_version,
+            meta=meta,
+        ):
+            link = BrokenLink(table, aggregate_uuid, version, "hash does not match its content")
+        if link is not None:
+            broken.add(aggregate_uuid)
+            yield link
             continue
         previous, expected = stored_hash, expected + 1
         heads[aggregate_uuid] = (version, stored_hash)
-    yield from _head_breaks(model, heads)
+    yield from _head_breaks(model, heads, broken)
 
 
 def _head_breaks(
-    model: type[StoredEvent], heads: dict[uuid.UUID, tuple[int, str]]
+    model: type[StoredEvent], heads: dict[uuid.UUID, tuple[int, str]], broken: set[uuid.UUID]
 ) -> Iterator[BrokenLink]:
-    """Each aggregate's stream head must point at the last event of its chain."""
+    """Each aggregate's stream head must point at the last event of its chain, and each chain
+    must have a head."""
+    table = model._meta.db_table
     streams = AggregateStream.objects.filter(
         aggregate_type__startswith=f"{model._meta.app_label}."
     ).values_list("uuid", "version", "last_hash")
     for stream_uuid, version, last_hash in streams.iterator(chunk_size=5000):
-        if heads.get(stream_uuid, (0, GENESIS_HASH)) != (version, last_hash):
-            yield BrokenLink(
-                model._meta.db_table, stream_uuid, version, "stream head disagrees with the chain"
-            )
+        if stream_uuid in broken:
+            continue
+        if heads.pop(stream_uuid, (0, GENESIS_HASH)) != (version, last_hash):
+            yield BrokenLink(table, stream_uuid, version, "stream head disagrees with the chain")
+    for orphan_uuid, (version, _) in heads.items():
+        yield BrokenLink(table, orphan_uuid, version, "events without a stream head")
 
 
 def broken_links(chunk_size: int = 5000) -> list[BrokenLink]:

@@ -52,14 +52,24 @@ def test_events_round_trip_through_the_store():
     assert AggregateStream.objects.get(uuid=tally.uuid).version == 3
 
 
+def _expected_hash(previous, row):
+    return chain_hash(
+        previous,
+        row.aggregate_uuid,
+        row.aggregate_version,
+        row.event_type,
+        row.event_data,
+        event_version=row.event_version,
+        meta=row.meta_data,
+    )
+
+
 def test_hash_chain_links_each_event_to_the_previous_one():
     tally = tally_open(name="chain")
     tally_increment(tally_uuid=tally.uuid, amount=1)
     first, second = _events(tally.uuid)
-    assert first.hash == chain_hash("", tally.uuid, 1, first.event_type, first.event_data)
-    assert second.hash == chain_hash(
-        first.hash, tally.uuid, 2, second.event_type, second.event_data
-    )
+    assert first.hash == _expected_hash("", first)
+    assert second.hash == _expected_hash(first.hash, second)
     assert len(second.hash) == 128  # SHA3-512, hex
     assert AggregateStream.objects.get(uuid=tally.uuid).last_hash == second.hash
 
@@ -112,7 +122,13 @@ def test_upcaster_lifts_an_old_event_version_on_load():
     stream = AggregateStream.objects.get(uuid=tally.uuid)
     old_data = {"by": 9}
     old_hash = chain_hash(
-        stream.last_hash, tally.uuid, 2, "eventstore_app.TallyIncremented", old_data
+        stream.last_hash,
+        tally.uuid,
+        2,
+        "eventstore_app.TallyIncremented",
+        old_data,
+        event_version=1,
+        meta={},
     )
     TallyEvent.objects.create(
         aggregate_uuid=tally.uuid,

@@ -52,6 +52,18 @@ def test_verify_events_names_the_tampered_aggregate_and_version(capsys):
     assert str(honest.uuid) not in err
 
 
+def test_verify_events_catches_a_forged_actor(capsys):
+    tally = tally_open(name="audit")
+    row = TallyEvent.objects.get(aggregate_uuid=tally.uuid, aggregate_version=1)
+    _tamper(
+        "UPDATE {table} SET meta_data = %s WHERE id = %s",
+        ['{"actor": {"type": "staff", "id": "someone-else"}}', row.id],
+    )
+    with pytest.raises(SystemExit):
+        call_command("verify_events")
+    assert f"aggregate {tally.uuid} version 1: hash does not match" in capsys.readouterr().err
+
+
 def test_verify_events_names_a_deleted_event_as_a_missing_version(capsys):
     tally = tally_open(name="gap")
     for amount in (1, 2):
