@@ -47,6 +47,9 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "apps.core",
     "apps.users",
+    "apps.assets",
+    "apps.accounts",
+    "apps.payments",
 ]
 
 MIDDLEWARE = [
@@ -196,6 +199,18 @@ EVENT_STORE_SNAPSHOT_EVERY = env.int("EVENT_STORE_SNAPSHOT_EVERY", default=1000)
 EVENT_STORE_RETRIES = env.int("EVENT_STORE_RETRIES", default=12)
 # Aggregate states kept per process after commit (0 turns the cache off); see store._StateCache.
 EVENT_STORE_STATE_CACHE_SIZE = env.int("EVENT_STORE_STATE_CACHE_SIZE", default=10000)
+
+# Custodians (external banks) holding customer money; each has a settlement account. The first
+# is the default for deposits and withdrawals. The mock bank stands in for a real one.
+CUSTODIANS = env.list("CUSTODIANS", default=["mock_bank"])
+DEFAULT_CUSTODIAN = CUSTODIANS[0]
+
+# Where exchange rates come from (refresh_exchange_rates, the hourly job), and how long a looked-up
+# rate may be served from the cache (a new rate drops the cache at once anyway).
+EXCHANGE_RATE_PROVIDER = env.str(
+    "EXCHANGE_RATE_PROVIDER", default="apps.assets.providers.DemoRateProvider"
+)
+EXCHANGE_RATE_CACHE_SECONDS = env.int("EXCHANGE_RATE_CACHE_SECONDS", default=60)
 
 # Idempotency-Key responses are kept at least this long (API.md: at least 24 hours).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)

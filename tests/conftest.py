@@ -13,6 +13,16 @@ import pytest
 from django.conf import settings
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Cache drops run after commit, which a rolled-back test never reaches: start clean."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 def _on_postgres() -> bool:
     return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 

@@ -21,11 +21,11 @@ Applier = Callable[[Any, Any], None]
 _aggregate_types: dict[str, type[AggregateRoot]] = {}
 
 
-def applies(event_cls: type[DomainEvent]) -> Callable[[Applier], Applier]:
-    """Mark an aggregate method as the one that applies `event_cls` to the state."""
+def applies(*event_classes: type[DomainEvent]) -> Callable[[Applier], Applier]:
+    """Mark an aggregate method as the one that applies these events to the state."""
 
     def mark(method: Applier) -> Applier:
-        method._applies = event_cls  # type: ignore[attr-defined]
+        method._applies = event_classes  # type: ignore[attr-defined]
         return method
 
     return mark
@@ -49,8 +49,7 @@ class AggregateRoot:
         cls._appliers = {}
         for klass in reversed(cls.__mro__):
             for attr in vars(klass).values():
-                event_cls = getattr(attr, "_applies", None)
-                if event_cls is not None:
+                for event_cls in getattr(attr, "_applies", ()):
                     cls._appliers[event_cls] = attr
         name = cls.__dict__.get("aggregate_type")
         if name:

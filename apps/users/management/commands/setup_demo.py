@@ -7,6 +7,8 @@ from apps.users.services import demo_user_ensure
 DEMO_USERS = {
     "admin": {"email": "admin@example.com", "name": "Demo Administrator", "staff": True},
     "customer": {"email": "customer@example.com", "name": "Demo Customer", "staff": False},
+    "maria": {"email": "maria@example.com", "name": "Maria Demo", "staff": False},
+    "kenji": {"email": "kenji@example.com", "name": "Kenji Demo", "staff": False},
 }
 
 
@@ -35,4 +37,5 @@ class Command(AuditedCommand):
             + f"\n  Health            {base}/healthz"
             + f"\n  Staff login       {users['admin'].email} / {password}"
             + f"\n  Customer login    {users['customer'].email} / {password}"
+            + f"\n  More customers    {users['maria'].email}, {users['kenji'].email}"
         )

@@ -1,0 +1,500 @@
+"""Write side of payments: every movement of money is one balanced journal entry.
+
+A transfer, deposit, withdrawal or conversion locks the accounts it touches (in uuid order, by
+the event store), records one debit and one credit per asset, and a Transfer aggregate that
+describes the entry; all of it commits together or not at all. Deposits and withdrawals post
+against the custodian's settlement account and conversions against the FX position account;
+those system accounts may go negative, customer accounts never.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+
+from apps.accounts.aggregates import Account, Posting
+from apps.accounts.services import (
+    FX_POSITION,
+    load_accounts,
+    settlement_code,
+    system_account_uuid,
+)
+from apps.assets.selectors import asset_get_active, convert
+from apps.core import store
+from apps.core.context import current_actor
+from apps.core.errors import (
+    AggregateNotFound,
+    DestinationAccountFrozen,
+    DomainError,
+    InsufficientFunds,
+    InvalidInput,
+    NotFound,
+    SameAccount,
+    SourceAccountFrozen,
+    TransferNotReversible,
+)
+from apps.core.idempotency import ReplayedDomainError, request_fingerprint, run_idempotent
+from apps.payments.aggregates import Transfer
+from apps.payments.models import Transfer as TransferView
+
+MAX_REFERENCE_LENGTH = 255
+
+
+def _check_amount(amount: Any) -> int:
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise InvalidInput(details={"amount": ["must be an integer of minor units"]})
+    if amount <= 0:
+        raise InvalidInput(details={"amount": ["must be greater than zero"]})
+    return amount
+
+
+def _check_reference(reference: str) -> str:
+    if len(reference) > MAX_REFERENCE_LENGTH:
+        raise InvalidInput(details={"reference": [f"at most {MAX_REFERENCE_LENGTH} characters"]})
+    return reference
+
+
+def _once(idempotency_key: str | None, request: dict, create: Callable[[], TransferView]):
+    """Run `create` once per caller and key; a retry gets the same transfer or the same error."""
+    if idempotency_key is None:
+        return create()
+    result = run_idempotent(
+        scope=str(current_actor()["id"]),
+        key=idempotency_key,
+        fingerprint=request_fingerprint(request),
+        handler=lambda: (201, {"transfer_uuid": str(create().uuid)}),
+    )
+    if result.status_code >= 400:
+        raise ReplayedDomainError(result.body, result.status_code)
+    return TransferView.objects.get(uuid=result.body["transfer_uuid"])
+
+
+def _record_entry(
+    entry: Transfer,
+    *,
+    kind: str,
+    source: Account,
+    target: Account,
+    from_asset: str,
+    to_asset: str,
+    amount: int,
+    to_amount: int,
+    rate: Decimal | None,
+    reference: str,
+) -> None:
+    entry.complete(
+        kind=kind,
+        from_account=source.uuid,
+        to_account=target.uuid,
+        from_asset=from_asset,
+        to_asset=to_asset,
+        amount=amount,
+        to_amount=to_amount,
+        rate=rate,
+        reference=reference,
+        actor=current_actor(),
+    )
+
+
+def _converted(amount: int, from_asset: str, to_asset: str) -> tuple[int, Decimal]:
+    conversion = convert(amount, from_asset, to_asset)
+    if conversion.converted_amount <= 0:
+        raise InvalidInput(
+            details={"amount": [f"too small to convert into at least one unit of {to_asset}"]}
+        )
+    return conversion.converted_amount, conversion.rate
+
+
+# --- transfers -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TransferRequest:
+    from_account: uuid.UUID
+    to_account: uuid.UUID
+    amount: int
+    asset_code: str
+    to_asset_code: str | None = None
+    reference: str = ""
+
+
+def _execute_transfer(req: TransferRequest) -> TransferView:
+    amount = _check_amount(req.amount)
+    reference = _check_reference(req.reference)
+    if req.from_account == req.to_account:
+        raise SameAccount(details={"account": str(req.from_account)})
+    from_asset = asset_get_active(req.asset_code).code
+    to_asset = asset_get_active(req.to_asset_code).code if req.to_asset_code else from_asset
+    cross = to_asset != from_asset
+    fx_uuid = system_account_uuid(FX_POSITION)
+    uuids = [req.from_account, req.to_account, *([fx_uuid] if cross else [])]
+    source, target, *fx = load_accounts(*uuids)
+    if source.frozen:
+        raise SourceAccountFrozen(details={"account": str(source.uuid)})
+    if target.frozen:
+        raise DestinationAccountFrozen(details={"account": str(target.uuid)})
+    to_amount, rate = _converted(amount, from_asset, to_asset) if cross else (amount, None)
+    entry = Transfer(uuid.uuid4())
+    source.debit(Posting(from_asset, amount, entry.uuid, "transfer", target.uuid, reference, rate))
+    if cross:
+        fx[0].credit(Posting(from_asset, amount, entry.uuid, "conversion", source.uuid, "", rate))
+        fx[0].debit(Posting(to_asset, to_amount, entry.uuid, "conversion", target.uuid, "", rate))
+    target.credit(
+        Posting(to_asset, to_amount, entry.uuid, "transfer", source.uuid, reference, rate)
+    )
+    _record_entry(
+        entry,
+        kind="transfer",
+        source=source,
+        target=target,
+        from_asset=from_asset,
+        to_asset=to_asset,
+        amount=amount,
+        to_amount=to_amount,
+        rate=rate,
+        reference=reference,
+    )
+    store.save(source, target, *fx, entry)
+    return TransferView.objects.get(uuid=entry.uuid)
+
+
+@store.command
+def _transfer_command(req: TransferRequest) -> TransferView:
+    return _execute_transfer(req)
+
+
+def transfer_create(
+    *,
+    from_account: uuid.UUID,
+    to_account: uuid.UUID,
+    amount: int,
+    asset_code: str,
+    to_asset_code: str | None = None,
+    reference: str = "",
+    idempotency_key: str | None = None,
+) -> TransferView:
+    """Move money between two accounts; across assets when `to_asset_code` differs."""
+    req = TransferRequest(from_account, to_account, amount, asset_code, to_asset_code, reference)
+    request = {"op": "transfer", **{k: str(v) for k, v in req.__dict__.items()}}
+    return _once(idempotency_key, request, lambda: _transfer_command(req))
+
+
+# --- deposits, withdrawals, conversions ------------------------------------------------------
+
+
+def _settlement_uuid(custodian: str | None) -> uuid.UUID:
+    custodian = custodian or settings.DEFAULT_CUSTODIAN
+    if custodian not in settings.CUSTODIANS:
+        raise InvalidInput(details={"custodian": [f"unknown custodian {custodian}"]})
+    return system_account_uuid(settlement_code(custodian))
+
+
+@store.command
+def _deposit_command(
+    account_uuid: uuid.UUID, amount: int, asset_code: str, reference: str, custodian: str | None
+) -> TransferView:
+    amount = _check_amount(amount)
+    asset = asset_get_active(asset_code).code
+    settlement, account = load_accounts(_settlement_uuid(custodian), account_uuid)
+    entry = Transfer(uuid.uuid4())
+    account.credit(Posting(asset, amount, entry.uuid, "deposit", settlement.uuid, reference))
+    settlement.debit(Posting(asset, amount, entry.uuid, "deposit", account.uuid, reference))
+    _record_entry(
+        entry,
+        kind="deposit",
+        source=settlement,
+        target=account,
+        from_asset=asset,
+        to_asset=asset,
+        amount=amount,
+        to_amount=amount,
+        rate=None,
+        reference=reference,
+    )
+    store.save(settlement, account, entry)
+    return TransferView.objects.get(uuid=entry.uuid)
+
+
+def deposit_create(
+    *,
+    account_uuid: uuid.UUID,
+    amount: int,
+    asset_code: str,
+    reference: str = "",
+    custodian: str | None = None,
+    idempotency_key: str | None = None,
+) -> TransferView:
+    """Money arrived at the custodian for this account: credit it against the settlement account."""
+    reference = _check_reference(reference)
+    request = {
+        "op": "deposit",
+        "account": str(account_uuid),
+        "amount": str(amount),
+        "asset": asset_code,
+        "reference": reference,
+        "custodian": custodian or "",
+    }
+    return _once(
+        idempotency_key,
+        request,
+        lambda: _deposit_command(account_uuid, amount, asset_code, reference, custodian),
+    )
+
+
+@store.command
+def _withdrawal_command(
+    account_uuid: uuid.UUID, amount: int, asset_code: str, reference: str, custodian: str | None
+) -> TransferView:
+    amount = _check_amount(amount)
+    asset = asset_get_active(asset_code).code
+    settlement, account = load_accounts(_settlement_uuid(custodian), account_uuid)
+    entry = Transfer(uuid.uuid4())
+    account.debit(Posting(asset, amount, entry.uuid, "withdrawal", settlement.uuid, reference))
+    settlement.credit(Posting(asset, amount, entry.uuid, "withdrawal", account.uuid, reference))
+    _record_entry(
+        entry,
+        kind="withdrawal",
+        source=account,
+        target=settlement,
+        from_asset=asset,
+        to_asset=asset,
+        amount=amount,
+        to_amount=amount,
+        rate=None,
+        reference=reference,
+    )
+    store.save(settlement, account, entry)
+    return TransferView.objects.get(uuid=entry.uuid)
+
+
+def withdrawal_create(
+    *,
+    account_uuid: uuid.UUID,
+    amount: int,
+    asset_code: str,
+    reference: str = "",
+    custodian: str | None = None,
+    idempotency_key: str | None = None,
+) -> TransferView:
+    """Pay money out through the custodian: debit the account against the settlement account."""
+    reference = _check_reference(reference)
+    request = {
+        "op": "withdrawal",
+        "account": str(account_uuid),
+        "amount": str(amount),
+        "asset": asset_code,
+        "reference": reference,
+        "custodian": custodian or "",
+    }
+    return _once(
+        idempotency_key,
+        request,
+        lambda: _withdrawal_command(account_uuid, amount, asset_code, reference, custodian),
+    )
+
+
+@store.command
+def _conversion_command(
+    account_uuid: uuid.UUID, from_asset: str, to_asset: str, amount: int
+) -> TransferView:
+    amount = _check_amount(amount)
+    from_asset = asset_get_active(from_asset).code
+    to_asset = asset_get_active(to_asset).code
+    if from_asset == to_asset:
+        raise InvalidInput(details={"to_asset": ["must differ from from_asset"]})
+    account, fx = load_accounts(account_uuid, system_account_uuid(FX_POSITION))
+    to_amount, rate = _converted(amount, from_asset, to_asset)
+    entry = Transfer(uuid.uuid4())
+    account.debit(Posting(from_asset, amount, entry.uuid, "conversion", fx.uuid, "", rate))
+    fx.credit(Posting(from_asset, amount, entry.uuid, "conversion", account.uuid, "", rate))
+    fx.debit(Posting(to_asset, to_amount, entry.uuid, "conversion", account.uuid, "", rate))
+    account.credit(Posting(to_asset, to_amount, entry.uuid, "conversion", fx.uuid, "", rate))
+    _record_entry(
+        entry,
+        kind="conversion",
+        source=account,
+        target=account,
+        from_asset=from_asset,
+        to_asset=to_asset,
+        amount=amount,
+        to_amount=to_amount,
+        rate=rate,
+        reference="",
+    )
+    store.save(account, fx, entry)
+    return TransferView.objects.get(uuid=entry.uuid)
+
+
+def conversion_create(
+    *,
+    account_uuid: uuid.UUID,
+    from_asset: str,
+    to_asset: str,
+    amount: int,
+    idempotency_key: str | None = None,
+) -> TransferView:
+    """Exchange one asset for another inside one account at the current rate."""
+    request = {
+        "op": "conversion",
+        "account": str(account_uuid),
+        "from": from_asset,
+        "to": to_asset,
+        "amount": str(amount),
+    }
+    return _once(
+        idempotency_key,
+        request,
+        lambda: _conversion_command(account_uuid, from_asset, to_asset, amount),
+    )
+
+
+# --- reversal --------------------------------------------------------------------------------
+
+
+def _reversal_postings(
+    transfer: Transfer, reversal_uuid: uuid.UUID
+) -> list[tuple[uuid.UUID, str, Posting]]:
+    """The original entry's postings mirrored: (account, "debit" or "credit", posting)."""
+    source, target = uuid.UUID(transfer.from_account), uuid.UUID(transfer.to_account)
+    rate = Decimal(transfer.rate) if transfer.rate else None
+
+    def leg(account: uuid.UUID, side: str, asset: str, amount: int, other: uuid.UUID):
+        return account, side, Posting(asset, amount, reversal_uuid, "reversal", other, "", rate)
+
+    legs = [leg(target, "debit", transfer.to_asset, transfer.to_amount, source)]
+    if transfer.from_asset != transfer.to_asset:
+        fx = system_account_uuid(FX_POSITION)
+        legs.append(leg(fx, "credit", transfer.to_asset, transfer.to_amount, target))
+        legs.append(leg(fx, "debit", transfer.from_asset, transfer.amount, source))
+    legs.append(leg(source, "credit", transfer.from_asset, transfer.amount, target))
+    return legs
+
+
+@store.command
+def transfer_reverse(*, transfer_uuid: uuid.UUID, reason: str, force: bool = False) -> TransferView:
+    """Post the compensating entry of a transfer, once.
+
+    Refused when the receiver no longer holds the funds, unless a staff member forces it; then
+    the receiver may go below zero and its account is flagged for follow-up.
+    """
+    try:
+        (transfer,) = store.load(Transfer, transfer_uuid)
+    except AggregateNotFound:
+        raise NotFound("No such transfer.", details={"uuid": str(transfer_uuid)}) from None
+    reversal_uuid = uuid.uuid4()
+    transfer.reverse(reversal_uuid=reversal_uuid, reason=reason, forced=force, by=current_actor())
+    postings = _reversal_postings(transfer, reversal_uuid)
+    accounts = {a.uuid: a for a in load_accounts(*{p[0] for p in postings})}
+    try:
+        for account_uuid, side, posting in postings:
+            getattr(accounts[account_uuid], side)(posting, forced=force)
+    except InsufficientFunds as exc:
+        raise TransferNotReversible(
+            "The receiver no longer holds the funds; staff may force the reversal.",
+            details=exc.details,
+        ) from None
+    store.save(*accounts.values(), transfer)
+    return TransferView.objects.get(uuid=transfer_uuid)
+
+
+# --- bulk ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BulkItemResult:
+    index: int
+    status: str  # completed | failed
+    transfer: TransferView | None = None
+    error: dict[str, Any] | None = None
+
+
+@store.command
+def _bulk_atomic(requests: list[TransferRequest]) -> list[BulkItemResult]:
+    # Lock every account of the batch up front, in uuid order, so two batches can't deadlock.
+    involved = {u for r in requests for u in (r.from_account, r.to_account)}
+    load_accounts(*involved)
+    results = []
+    for index, req in enumerate(requests):
+        try:
+            results.append(BulkItemResult(index, "completed", _execute_transfer(req)))
+        except DomainError as exc:
+            exc.details = {"index": index, **exc.details}
+            raise
+    return results
+
+
+def transfer_bulk_create(*, transfers: list[TransferRequest], atomic: bool) -> list[BulkItemResult]:
+    """Many transfers: all or nothing (`atomic`), or each on its own with a result per item."""
+    if not transfers:
+        raise InvalidInput(details={"transfers": ["must not be empty"]})
+    if atomic:
+        return _bulk_atomic(transfers)
+    results = []
+    for index, req in enumerate(transfers):
+        try:
+            results.append(BulkItemResult(index, "completed", _transfer_command(req)))
+        except DomainError as exc:
+            results.append(BulkItemResult(index, "failed", error=exc.as_dict()))
+    return results
+
+
+# --- demo data -------------------------------------------------------------------------------
+
+_DEMO_LEDGER = {
+    # owner role -> accounts: name -> deposits {asset: minor units}
+    "customer": {
+        "Everyday": {"USD": 250_000, "EUR": 120_050, "GBP": 45_000},
+        "Savings": {"CHF": 1_000_000, "XAU": 2_500, "BTC": 5_000_000},
+    },
+    "maria": {"Main": {"EUR": 830_000, "USD": 12_345}},
+    "kenji": {"Main": {"JPY": 2_500_000, "USD": 50_000}},
+}
+
+
+def demo_ledger_seed(*, users: dict) -> None:
+    """A small bank to look at: accounts in several assets, transfers, a conversion, a reversal.
+
+    Runs only once: a second `make run` finds the demo customer's accounts and leaves all alone.
+    """
+    from apps.accounts.models import Account as AccountView
+    from apps.accounts.services import account_open
+
+    if AccountView.objects.filter(owner=users["customer"]).exists():
+        return
+    opened = {}
+    for role, accounts in _DEMO_LEDGER.items():
+        for name, deposits in accounts.items():
+            account = account_open(name=name, owner_uuid=users[role].uuid)
+            opened[(role, name)] = account.uuid
+            for asset_code, amount in deposits.items():
+                deposit_create(
+                    account_uuid=account.uuid,
+                    amount=amount,
+                    asset_code=asset_code,
+                    reference="Opening deposit",
+                )
+    everyday, savings = opened[("customer", "Everyday")], opened[("customer", "Savings")]
+    maria, kenji = opened[("maria", "Main")], opened[("kenji", "Main")]
+    transfer_create(
+        from_account=everyday, to_account=maria, amount=4_999, asset_code="USD", reference="Dinner"
+    )
+    transfer_create(
+        from_account=maria,
+        to_account=everyday,
+        amount=20_000,
+        asset_code="EUR",
+        to_asset_code="USD",
+        reference="Rent share",
+    )
+    transfer_create(from_account=kenji, to_account=everyday, amount=15_000, asset_code="JPY")
+    conversion_create(account_uuid=everyday, from_asset="USD", to_asset="EUR", amount=10_000)
+    withdrawal_create(account_uuid=savings, amount=100_000, asset_code="CHF", reference="ATM")
+    mistaken = transfer_create(
+        from_account=everyday, to_account=kenji, amount=1_000, asset_code="GBP", reference="Typo"
+    )
+    transfer_reverse(transfer_uuid=mistaken.uuid, reason="Sent to the wrong account")

@@ -1,0 +1,105 @@
+"""The console: read-only rows, actions that go through the services."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.contrib.admin.sites import site
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.assets.models import Asset, AssetEvent, ExchangeRate, RateDeviation
+from apps.assets.services import exchange_rate_record
+from apps.users.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client, assets):
+    user = User.objects.create_superuser("root@example.com", "pw-123-long-enough", name="Root")
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize("model", [Asset, ExchangeRate, RateDeviation, AssetEvent])
+def test_changelists_render_and_nothing_can_be_added_changed_or_deleted(admin_client, model):
+    hour_ago = timezone.now() - dt.timedelta(hours=1)
+    exchange_rate_record(from_code="EUR", to_code="USD", rate=Decimal("1.08"), valid_at=hour_ago)
+    exchange_rate_record(from_code="EUR", to_code="USD", rate=Decimal("1.50"))  # a deviation
+    prefix = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+    assert admin_client.get(reverse(f"{prefix}_changelist")).status_code == 200
+    assert admin_client.get(reverse(f"{prefix}_add")).status_code == 403
+    obj = model.objects.first()
+    detail = admin_client.get(reverse(f"{prefix}_change", args=[obj.pk]))
+    assert detail.status_code == 200
+    assert b'type="submit" value="Save"' not in detail.content
+    assert admin_client.get(reverse(f"{prefix}_delete", args=[obj.pk])).status_code == 403
+    model_admin = site._registry[model]
+    request = detail.wsgi_request
+    assert not model_admin.has_add_permission(request)
+    assert not model_admin.has_change_permission(request, obj)
+    assert not model_admin.has_delete_permission(request, obj)
+
+
+def test_event_list_filters_by_event_type(admin_client):
+    url = reverse("admin:assets_assetevent_changelist")
+    response = admin_client.get(url, {"event_type": "assets.AssetDefined"})
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == AssetEvent.objects.count()
+
+
+def test_the_deactivate_and_activate_actions_call_the_services(admin_client):
+    url = reverse("admin:assets_asset_changelist")
+    response = admin_client.post(
+        url, {"action": "deactivate_assets", "_selected_action": ["EUR", "GBP"]}, follow=True
+    )
+    assert response.status_code == 200
+    assert set(Asset.objects.filter(is_active=False).values_list("code", flat=True)) == {
+        "EUR",
+        "GBP",
+    }
+    deactivated = AssetEvent.objects.filter(event_type="assets.AssetDeactivated")
+    assert deactivated.count() == 2
+    assert all(e.meta_data["actor"]["type"] == "staff" for e in deactivated)
+
+    # Already inactive: an error message, nothing recorded.
+    response = admin_client.post(
+        url, {"action": "deactivate_assets", "_selected_action": ["EUR"]}, follow=True
+    )
+    assert "ASSET_ALREADY_INACTIVE" in response.content.decode()
+    assert deactivated.count() == 2
+
+    admin_client.post(url, {"action": "activate_assets", "_selected_action": ["EUR"]})
+    assert Asset.objects.get(code="EUR").is_active
+
+
+def test_the_withdraw_rate_action(admin_client):
+    rate = exchange_rate_record(from_code="EUR", to_code="USD", rate=Decimal("1.08"))
+    admin_client.post(
+        reverse("admin:assets_exchangerate_changelist"),
+        {"action": "deactivate_rates", "_selected_action": [str(rate.id)]},
+    )
+    assert not ExchangeRate.objects.get(id=rate.id).is_active
+
+
+def test_staff_who_may_only_view_get_no_actions(client, assets):
+    user = User.objects.create_user("op@example.com", "pw-123-long-enough", name="Op")
+    user.is_staff = True
+    user.save()
+    client.force_login(user)
+    url = reverse("admin:assets_asset_changelist")
+    assert client.get(url).status_code == 403
+    user.user_permissions.add(Permission.objects.get(codename="view_asset"))
+    response = client.get(url)
+    assert response.status_code == 200
+    assert "deactivate_assets" not in response.content.decode()
+    client.post(url, {"action": "deactivate_assets", "_selected_action": ["EUR"]})
+    assert Asset.objects.get(code="EUR").is_active
+    user.user_permissions.add(Permission.objects.get(codename="change_asset"))
+    user = User.objects.get(pk=user.pk)  # a fresh permission cache
+    client.force_login(user)
+    assert "deactivate_assets" in client.get(url).content.decode()
