@@ -1,9 +1,99 @@
-"""The v1 API router: each domain app registers its viewsets here."""
+"""The v1 API: every path of API.md, wired to the apps' views."""
 
 from __future__ import annotations
 
-from rest_framework.routers import DefaultRouter
+from django.urls import path, reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
-router = DefaultRouter(trailing_slash=False)
+from apps.accounts import api as accounts
+from apps.assets import api as assets
+from apps.payments import api as payments
+from apps.users import api as users
 
-urlpatterns = router.urls
+ROOT_LINKS = ("auth-me", "accounts", "transfers", "assets", "exchange-rates")
+
+
+class ApiRootView(APIView):
+    """Entry points of the v1 API."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        return Response(
+            {name: request.build_absolute_uri(reverse(name)) for name in ROOT_LINKS}
+            | {"schema": request.build_absolute_uri(reverse("schema"))}
+        )
+
+
+urlpatterns = [
+    path("", ApiRootView.as_view(), name="api-root"),
+    path("auth/register", users.RegisterView.as_view(), name="auth-register"),
+    path("auth/login", users.LoginView.as_view(), name="auth-login"),
+    path("auth/logout", users.LogoutView.as_view(), name="auth-logout"),
+    path("auth/me", users.MeView.as_view(), name="auth-me"),
+    path("auth/tokens", users.TokenListView.as_view(), name="auth-tokens"),
+    path("auth/tokens/<uuid:token_id>", users.TokenDetailView.as_view(), name="auth-token"),
+    path("accounts", accounts.AccountListView.as_view(), name="accounts"),
+    path("accounts/<uuid:account_uuid>", accounts.AccountDetailView.as_view(), name="account"),
+    path(
+        "accounts/<uuid:account_uuid>/deposit",
+        accounts.DepositView.as_view(),
+        name="account-deposit",
+    ),
+    path(
+        "accounts/<uuid:account_uuid>/withdraw",
+        accounts.WithdrawView.as_view(),
+        name="account-withdraw",
+    ),
+    path(
+        "accounts/<uuid:account_uuid>/freeze", accounts.FreezeView.as_view(), name="account-freeze"
+    ),
+    path(
+        "accounts/<uuid:account_uuid>/unfreeze",
+        accounts.UnfreezeView.as_view(),
+        name="account-unfreeze",
+    ),
+    path(
+        "accounts/<uuid:account_uuid>/balances",
+        accounts.BalancesView.as_view(),
+        name="account-balances",
+    ),
+    path(
+        "accounts/<uuid:account_uuid>/transactions",
+        accounts.TransactionsView.as_view(),
+        name="account-transactions",
+    ),
+    path(
+        "accounts/<uuid:account_uuid>/turnover",
+        accounts.TurnoverView.as_view(),
+        name="account-turnover",
+    ),
+    path(
+        "accounts/<uuid:account_uuid>/transfers",
+        accounts.AccountTransfersView.as_view(),
+        name="account-transfers",
+    ),
+    path("transfers", payments.TransferListView.as_view(), name="transfers"),
+    path("transfers/bulk", payments.BulkTransferView.as_view(), name="transfers-bulk"),
+    path("transfers/<uuid:transfer_uuid>", payments.TransferDetailView.as_view(), name="transfer"),
+    path(
+        "transfers/<uuid:transfer_uuid>/reverse",
+        payments.TransferReverseView.as_view(),
+        name="transfer-reverse",
+    ),
+    path("exchange/convert", payments.ConvertView.as_view(), name="exchange-convert"),
+    path("assets", assets.AssetListView.as_view(), name="assets"),
+    path("assets/<str:code>", assets.AssetDetailView.as_view(), name="asset"),
+    path("exchange-rates", assets.ExchangeRateListView.as_view(), name="exchange-rates"),
+    path(
+        "exchange-rates/<str:from_code>/<str:to_code>",
+        assets.ExchangeRateDetailView.as_view(),
+        name="exchange-rate",
+    ),
+    path(
+        "exchange-rates/<str:from_code>/<str:to_code>/convert",
+        assets.ExchangeRateConvertView.as_view(),
+        name="exchange-rate-convert",
+    ),
+]

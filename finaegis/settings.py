@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestContextMiddleware",
+    "apps.core.observability.MetricsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -144,6 +145,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=30)
+API_TOKEN_MAX_TTL_DAYS = env.int("API_TOKEN_MAX_TTL_DAYS", default=365)
 
 # --- i18n, static ----------------------------------------------------------------------------
 
@@ -172,9 +175,24 @@ STORAGES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.users.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "apps.users.permissions.TokenHasScope",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.ScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("THROTTLE_ANON", default="60/minute"),
+        "user": env.str("THROTTLE_USER", default="600/minute"),
+        # Login and registration: tight, against password guessing and sign-up floods.
+        "auth": env.str("THROTTLE_AUTH", default="10/minute"),
+    },
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.StandardPagination",
     "PAGE_SIZE": 20,
@@ -212,6 +230,17 @@ EXCHANGE_RATE_PROVIDER = env.str(
 )
 EXCHANGE_RATE_CACHE_SECONDS = env.int("EXCHANGE_RATE_CACHE_SECONDS", default=60)
 
+# Per-user limits of the API's money-moving operations (counts per hour and day; amounts per
+# hour per asset in minor units). OPERATION_LIMITS takes JSON to override.
+OPERATION_LIMITS = env.json(
+    "OPERATION_LIMITS",
+    default={
+        "deposit": {"per_hour": 60, "per_day": 500, "amount_per_hour": {}},
+        "withdrawal": {"per_hour": 60, "per_day": 500, "amount_per_hour": {}},
+        "transfer": {"per_hour": 600, "per_day": 5000, "amount_per_hour": {}},
+    },
+)
+
 # Idempotency-Key responses are kept at least this long (API.md: at least 24 hours).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 
@@ -221,13 +250,29 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 
+# LOG_FORMAT: "json" (default) writes one JSON object per line (apps.core.observability's
+# JsonFormatter: timestamp, level, logger, message, request_id, correlation_id, actor, exc_info,
+# extra fields); "plain" writes readable text lines, for a terminal.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "apps.core.observability.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own loggers go through the console handler above only, in the same format
+        # (Django's default config would also print them, unformatted, when DEBUG is on).
+        "django": {"handlers": [], "level": "INFO"},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }
+
+# GET /metrics (Prometheus) answers loopback callers without proxy headers, and any caller that
+# sends "Authorization: Bearer <METRICS_TOKEN>"; empty (default) means loopback only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

@@ -46,6 +46,11 @@ class Account(models.Model):
     class Meta:
         ordering = ["created_at", "uuid"]
         indexes = [models.Index(fields=["owner", "created_at"], name="accounts_owner_created")]
+        permissions = [
+            ("transact_account", "Can move money into and out of the account"),
+            ("freeze_account", "Can freeze and unfreeze the account"),
+            ("close_account", "Can close the account"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.uuid})"

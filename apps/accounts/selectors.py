@@ -92,29 +92,20 @@ def _history_type(evt: MoneyAdded | MoneySubtracted) -> str:
     return evt.kind
 
 
-def account_history(
+def _history_rows(
     account_uuid: uuid.UUID,
     *,
     asset_code: str | None = None,
     types: list[str] | None = None,
     created_after: dt.datetime | None = None,
     created_before: dt.datetime | None = None,
-    before_version: int | None = None,
-    limit: int = 50,
-) -> list[HistoryEntry]:
-    """Money movements of one account, newest first, read from the event table.
-
-    Keyset pagination on the aggregate version walks the (aggregate_uuid, aggregate_version)
-    unique index backwards, so a page costs the same at the millionth event as at the first.
-    """
+) -> QuerySet[AccountEvent]:
     unknown = sorted(set(types or ()) - set(HISTORY_TYPES))
     if unknown:
         raise InvalidInput(details={"type": [f"unknown type(s): {', '.join(unknown)}"]})
     rows = AccountEvent.objects.filter(
         aggregate_uuid=account_uuid, event_type__in=MONEY_EVENT_TYPES
     )
-    if before_version is not None:
-        rows = rows.filter(aggregate_version__lt=before_version)
     if asset_code:
         rows = rows.filter(event_data__asset_code=asset_code)
     if types:
@@ -126,6 +117,25 @@ def account_history(
         rows = rows.filter(created_at__gte=created_after)
     if created_before:
         rows = rows.filter(created_at__lt=created_before)
+    return rows
+
+
+def account_history(
+    account_uuid: uuid.UUID,
+    *,
+    before_version: int | None = None,
+    limit: int = 50,
+    **filters,
+) -> list[HistoryEntry]:
+    """Money movements of one account, newest first, read from the event table.
+
+    Filters: asset_code, types, created_after, created_before. Keyset pagination on the
+    aggregate version walks the (aggregate_uuid, aggregate_version) unique index backwards, so
+    a page costs the same at the millionth event as at the first.
+    """
+    rows = _history_rows(account_uuid, **filters)
+    if before_version is not None:
+        rows = rows.filter(aggregate_version__lt=before_version)
     rows = rows.order_by("-aggregate_version").values_list(
         "aggregate_version", "event_type", "event_version", "event_data", "hash", "created_at"
     )[:limit]
@@ -148,6 +158,14 @@ def account_history(
             )
         )
     return entries
+
+
+def account_history_count(account_uuid: uuid.UUID, **filters) -> int:
+    """How many postings match; unfiltered, the turnover rows know without reading events."""
+    if not any(filters.values()):
+        total = Turnover.objects.filter(account_id=account_uuid).aggregate(n=Sum("count"))["n"]
+        return total or 0
+    return _history_rows(account_uuid, **filters).count()
 
 
 def account_turnover(account_uuid: uuid.UUID, *, period: str = "daily") -> list[dict]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from guardian.shortcuts import assign_perm
 
 from apps.accounts.aggregates import CUSTOMER, SYSTEM, Account
 from apps.accounts.models import Account as AccountView
@@ -40,14 +41,26 @@ def load_accounts(*uuids: uuid.UUID) -> list[Account]:
         raise NotFound("No such account.", details=exc.details) from None
 
 
+OWNER_PERMISSIONS = (
+    "accounts.view_account",
+    "accounts.transact_account",
+    "accounts.close_account",
+)
+
+
 @store.command
 def account_open(
     *, name: str, owner_uuid: uuid.UUID | None, account_uuid: uuid.UUID | None = None
 ) -> AccountView:
+    """Open a customer account; its owner gets the object permissions to use it."""
     account = Account(account_uuid or uuid.uuid4())
     account.open(name=name, owner_uuid=owner_uuid, kind=CUSTOMER, system_code=None)
     store.save(account)
-    return AccountView.objects.get(uuid=account.uuid)
+    view = AccountView.objects.select_related("owner").get(uuid=account.uuid)
+    if view.owner is not None:
+        for permission in OWNER_PERMISSIONS:
+            assign_perm(permission, view.owner, view)
+    return view
 
 
 @store.command

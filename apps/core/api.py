@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import cache
 from django.db import connection
 from django.http import Http404, JsonResponse
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from apps.core import store
 from apps.core.errors import ConcurrencyError, DomainError
+from apps.core.idempotency import request_fingerprint, run_idempotent
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +75,37 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         response.data = error_body(code, str(detail) or _MESSAGES.get(code, code))
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         response.data["details"] = {"retry_after_seconds": int(exc.wait)}
+    return response
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every error response (API.md)."""
+
+    error = serializers.CharField(help_text="Stable code, e.g. INSUFFICIENT_FUNDS")
+    message = serializers.CharField()
+    details = serializers.DictField(help_text="Field errors or facts about the refusal")
+
+
+def idempotent_response(request, handler: Callable[[], tuple[int, Any]]) -> Response:
+    """Answer a money-moving POST once per Idempotency-Key: the same key and body get the first
+    status and body again; the same key with another body is 409 IDEMPOTENCY_KEY_REUSED."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        # Still one transaction (with the services' retries): a limit check after the
+        # movement must be able to undo it.
+        status_code, body = store.command(handler)()
+        return Response(body, status=status_code)
+    result = run_idempotent(
+        scope=str(request.user.uuid),
+        key=key,
+        fingerprint=request_fingerprint(
+            {"method": request.method, "path": request.path, "body": request.data}
+        ),
+        handler=handler,
+    )
+    response = Response(result.body, status=result.status_code)
+    if result.replayed:
+        response["Idempotent-Replayed"] = "true"
     return response
 
 

@@ -60,6 +60,7 @@ class Transfer(models.Model):
             models.Index(fields=["to_account", "-created_at"], name="payments_to_created"),
             models.Index(fields=["-created_at"], name="payments_created"),
         ]
+        permissions = [("reverse_transfer", "Can reverse a transfer")]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.uuid} {self.amount} {self.from_asset}"

@@ -1,10 +1,95 @@
-"""Write side of users."""
+"""Write side of users: registration, tokens, demo users."""
 
 from __future__ import annotations
 
-from django.db import transaction
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from apps.users.models import User
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.errors import DomainError, InvalidInput, NotFound
+from apps.users.authentication import hash_secret
+from apps.users.models import ApiToken, User
+
+ALL_SCOPES = [scope.value for scope in ApiToken.Scope]
+
+
+class InvalidCredentials(DomainError):
+    code = "NOT_AUTHENTICATED"
+    default_message = "The email or password is wrong."
+    http_status = 401
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    secret: str  # shown to the caller once; only its hash is stored
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.token.expires_at
+
+
+def token_create(
+    *, user: User, name: str, scopes: list[str] | None = None, ttl_days: int | None = None
+) -> IssuedToken:
+    scopes = ALL_SCOPES if scopes is None else scopes
+    unknown = sorted(set(scopes) - set(ALL_SCOPES))
+    if unknown or not scopes:
+        raise InvalidInput(details={"scopes": [f"choose from {', '.join(ALL_SCOPES)}"]})
+    days = ttl_days or settings.API_TOKEN_TTL_DAYS
+    if not 1 <= days <= settings.API_TOKEN_MAX_TTL_DAYS:
+        raise InvalidInput(
+            details={"expires_in_days": [f"between 1 and {settings.API_TOKEN_MAX_TTL_DAYS}"]}
+        )
+    secret = f"fa_{secrets.token_urlsafe(32)}"
+    token = ApiToken.objects.create(
+        user=user,
+        name=name,
+        key_hash=hash_secret(secret),
+        prefix=secret[:10],
+        scopes=sorted(set(scopes)),
+        expires_at=timezone.now() + timedelta(days=days),
+    )
+    return IssuedToken(token, secret)
+
+
+def token_revoke(*, user: User, token_uuid) -> None:
+    revoked = ApiToken.objects.filter(user=user, uuid=token_uuid, revoked_at=None).update(
+        revoked_at=timezone.now()
+    )
+    if not revoked:
+        raise NotFound("No such token.", details={"id": str(token_uuid)})
+
+
+def user_login(*, email: str, password: str) -> IssuedToken:
+    user = authenticate(username=email.lower(), password=password)
+    if user is None:
+        raise InvalidCredentials()
+    return token_create(user=user, name="login")
+
+
+@transaction.atomic
+def user_register(*, email: str, password: str, name: str) -> tuple[User, IssuedToken]:
+    """A new customer, a login token and a default account "<name>'s Account"."""
+    from apps.accounts.services import account_open
+
+    email = User.objects.normalize_email(email).lower()
+    if User.objects.filter(email=email).exists():
+        raise InvalidInput(details={"email": ["is already registered"]})
+    try:
+        validate_password(password, User(email=email, name=name))
+    except ValidationError as exc:
+        raise InvalidInput(details={"password": exc.messages}) from None
+    user = User.objects.create_user(email, password, name=name)
+    account_open(name=f"{name}'s Account", owner_uuid=user.uuid)
+    return user, token_create(user=user, name="registration")
 
 
 @transaction.atomic

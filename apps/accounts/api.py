@@ -1,0 +1,321 @@
+"""Accounts API: the caller's accounts, balances, history, turnover, deposits and withdrawals."""
+
+from __future__ import annotations
+
+import uuid
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from guardian.shortcuts import get_objects_for_user
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.models import Account
+from apps.accounts.selectors import (
+    HISTORY_TYPES,
+    account_balances,
+    account_get,
+    account_history,
+    account_history_count,
+    account_turnover,
+)
+from apps.accounts.services import account_close, account_freeze, account_open, account_unfreeze
+from apps.core.api import ErrorSerializer, StandardPagination, idempotent_response
+from apps.core.errors import NotFound
+from apps.payments.api import TransferSerializer, account_transfers_page
+from apps.payments.limits import operation_limit_take
+from apps.payments.services import deposit_create, withdrawal_create
+
+VIEW, TRANSACT, FREEZE, CLOSE = (
+    "accounts.view_account",
+    "accounts.transact_account",
+    "accounts.freeze_account",
+    "accounts.close_account",
+)
+ERRORS = {code: ErrorSerializer for code in (400, 401, 403, 404, 409, 422, 429)}
+
+
+def visible_accounts(user):
+    """Accounts the user may see: its own (object permission) or all (staff model permission)."""
+    return get_objects_for_user(user, VIEW, klass=Account, accept_global_perms=True)
+
+
+def account_for(request, account_uuid: uuid.UUID, permission: str | None = None) -> Account:
+    """The account if the caller may see it (else 404: existence is not revealed) and, when
+    `permission` is given, may do that with it (else 403)."""
+    try:
+        account = account_get(account_uuid)
+    except NotFound:
+        raise NotFound("No such account.", details={"uuid": str(account_uuid)}) from None
+    if not request.user.has_perm(VIEW, account):
+        raise NotFound("No such account.", details={"uuid": str(account_uuid)})
+    if permission and not request.user.has_perm(permission, account):
+        raise PermissionDenied("You may not do this with this account.")
+    return account
+
+
+class BalanceSerializer(serializers.Serializer):
+    asset_code = serializers.CharField()
+    balance = serializers.IntegerField(help_text="Minor units")
+    balance_display = serializers.CharField(help_text='Decimal string, e.g. "100.50"')
+    precision = serializers.IntegerField()
+
+
+class AccountSerializer(serializers.Serializer):
+    uuid = serializers.UUIDField(read_only=True)
+    name = serializers.CharField(max_length=200)
+    user_uuid = serializers.UUIDField(source="owner_id", read_only=True, allow_null=True)
+    kind = serializers.CharField(read_only=True)
+    frozen = serializers.BooleanField(read_only=True)
+    closed = serializers.BooleanField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    balances = serializers.SerializerMethodField()
+
+    def get_balances(self, account: Account) -> list[dict]:
+        return BalanceSerializer(account_balances(account.uuid), many=True).data
+
+    def validate_name(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("must not be blank")
+        return value.strip()
+
+
+class MovementSerializer(serializers.Serializer):
+    amount = serializers.IntegerField(min_value=1, max_value=10**18, help_text="Minor units")
+    asset_code = serializers.CharField(max_length=10)
+    reference = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+
+class FreezeSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class UnfreezeSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    uuid = serializers.UUIDField(help_text="The journal entry (transfer) of this posting")
+    type = serializers.CharField()
+    asset_code = serializers.CharField()
+    amount = serializers.IntegerField(help_text="Signed minor units: negative is money out")
+    balance_after = serializers.IntegerField()
+    reference = serializers.CharField()
+    counterparty_account = serializers.UUIDField(allow_null=True)
+    exchange_rate = serializers.DecimalField(
+        source="rate", max_digits=40, decimal_places=18, allow_null=True, coerce_to_string=True
+    )
+    hash = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class HistoryPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = HistoryEntrySerializer(many=True)
+
+
+class HistoryQuerySerializer(serializers.Serializer):
+    asset_code = serializers.CharField(max_length=10, required=False)
+    type = serializers.ChoiceField(choices=sorted(HISTORY_TYPES), required=False)
+    created_after = serializers.DateTimeField(required=False)
+    created_before = serializers.DateTimeField(required=False)
+    before = serializers.IntegerField(min_value=1, required=False, help_text="Page cursor")
+    page_size = serializers.IntegerField(min_value=1, max_value=100, default=20)
+
+
+class TurnoverSerializer(serializers.Serializer):
+    period_start = serializers.DateField()
+    asset_code = serializers.CharField()
+    credit = serializers.IntegerField()
+    debit = serializers.IntegerField()
+    count = serializers.IntegerField()
+
+
+class TurnoverQuerySerializer(serializers.Serializer):
+    period = serializers.ChoiceField(choices=["daily", "monthly"], default="daily")
+
+
+def _account_response(account_uuid, status_code=status.HTTP_200_OK) -> Response:
+    return Response(AccountSerializer(account_get(account_uuid)).data, status=status_code)
+
+
+class AccountListView(APIView):
+    required_scopes = {"GET": "read", "POST": "accounts"}
+
+    @extend_schema(
+        parameters=[OpenApiParameter("user", OpenApiTypes.UUID, description="staff: one owner")],
+        responses={200: AccountSerializer(many=True), **ERRORS},
+    )
+    def get(self, request):
+        accounts = visible_accounts(request.user).order_by("created_at", "uuid")
+        owner = request.query_params.get("user")
+        if owner:
+            try:
+                accounts = accounts.filter(owner_id=uuid.UUID(owner))
+            except ValueError:
+                raise serializers.ValidationError({"user": ["must be a uuid"]}) from None
+        paginator = StandardPagination()
+        page = paginator.paginate_queryset(accounts, request, view=self)
+        return paginator.get_paginated_response(AccountSerializer(page, many=True).data)
+
+    @extend_schema(request=AccountSerializer, responses={201: AccountSerializer, **ERRORS})
+    def post(self, request):
+        data = AccountSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        account = account_open(name=data.validated_data["name"], owner_uuid=request.user.uuid)
+        return _account_response(account.uuid, status.HTTP_201_CREATED)
+
+
+class AccountDetailView(APIView):
+    required_scopes = {"GET": "read", "DELETE": "accounts"}
+
+    @extend_schema(responses={200: AccountSerializer, **ERRORS})
+    def get(self, request, account_uuid):
+        return Response(AccountSerializer(account_for(request, account_uuid)).data)
+
+    @extend_schema(responses={204: None, **ERRORS})
+    def delete(self, request, account_uuid):
+        account_for(request, account_uuid, CLOSE)
+        account_close(account_uuid=account_uuid)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class _MovementView(APIView):
+    required_scopes = {"POST": "transfer"}
+    movement = staticmethod(deposit_create)
+    limit_op = "deposit"
+
+    def post(self, request, account_uuid):
+        account_for(request, account_uuid, TRANSACT)
+        data = MovementSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+
+        def move():
+            transfer = type(self).movement(account_uuid=account_uuid, **data.validated_data)
+            operation_limit_take(
+                op=self.limit_op,
+                user_key=str(request.user.uuid),
+                asset_code=transfer.from_asset,
+                amount=transfer.amount,
+            )
+            return status.HTTP_201_CREATED, TransferSerializer(transfer).data
+
+        return idempotent_response(request, move)
+
+
+class DepositView(_MovementView):
+    movement = staticmethod(deposit_create)
+
+    @extend_schema(
+        request=MovementSerializer,
+        responses={201: TransferSerializer, **ERRORS},
+        description="Credit the account from the default custodian's settlement account.",
+    )
+    def post(self, request, account_uuid):
+        return super().post(request, account_uuid)
+
+
+class WithdrawView(_MovementView):
+    movement = staticmethod(withdrawal_create)
+    limit_op = "withdrawal"
+
+    @extend_schema(
+        request=MovementSerializer,
+        responses={201: TransferSerializer, **ERRORS},
+        description="Debit the account towards the default custodian's settlement account.",
+    )
+    def post(self, request, account_uuid):
+        return super().post(request, account_uuid)
+
+
+class FreezeView(APIView):
+    required_scopes = {"POST": "transfer"}
+
+    @extend_schema(request=FreezeSerializer, responses={200: AccountSerializer, **ERRORS})
+    def post(self, request, account_uuid):
+        account_for(request, account_uuid, FREEZE)
+        data = FreezeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        account_freeze(account_uuid=account_uuid, reason=data.validated_data["reason"])
+        return _account_response(account_uuid)
+
+
+class UnfreezeView(APIView):
+    required_scopes = {"POST": "transfer"}
+
+    @extend_schema(request=UnfreezeSerializer, responses={200: AccountSerializer, **ERRORS})
+    def post(self, request, account_uuid):
+        account_for(request, account_uuid, FREEZE)
+        data = UnfreezeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        account_unfreeze(account_uuid=account_uuid, reason=data.validated_data.get("reason", ""))
+        return _account_response(account_uuid)
+
+
+class BalancesView(APIView):
+    @extend_schema(responses={200: BalanceSerializer(many=True), **ERRORS})
+    def get(self, request, account_uuid):
+        account_for(request, account_uuid)
+        return Response(BalanceSerializer(account_balances(account_uuid), many=True).data)
+
+
+def _history_filters(query: dict) -> dict:
+    return {
+        "asset_code": query.get("asset_code"),
+        "types": [query["type"]] if query.get("type") else None,
+        "created_after": query.get("created_after"),
+        "created_before": query.get("created_before"),
+    }
+
+
+class TransactionsView(APIView):
+    @extend_schema(
+        parameters=[HistoryQuerySerializer], responses={200: HistoryPageSerializer, **ERRORS}
+    )
+    def get(self, request, account_uuid):
+        account_for(request, account_uuid)
+        query = HistoryQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        rows = account_history(
+            account_uuid,
+            **_history_filters(params),
+            before_version=params.get("before"),
+            limit=params["page_size"] + 1,
+        )
+        page, more = rows[: params["page_size"]], len(rows) > params["page_size"]
+        next_url = None
+        if more:
+            next_query = request.query_params.copy()
+            next_query["before"] = str(page[-1].version)
+            next_url = request.build_absolute_uri(f"{request.path}?{next_query.urlencode()}")
+        body = {
+            "count": account_history_count(account_uuid, **_history_filters(params)),
+            "next": next_url,
+            "previous": None,
+            "results": HistoryEntrySerializer(page, many=True).data,
+        }
+        return Response(body)
+
+
+class TurnoverView(APIView):
+    @extend_schema(
+        parameters=[TurnoverQuerySerializer], responses={200: TurnoverSerializer(many=True)}
+    )
+    def get(self, request, account_uuid):
+        account_for(request, account_uuid)
+        query = TurnoverQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows = account_turnover(account_uuid, period=query.validated_data["period"])
+        return Response(TurnoverSerializer(rows, many=True).data)
+
+
+class AccountTransfersView(APIView):
+    @extend_schema(responses={200: TransferSerializer(many=True), **ERRORS})
+    def get(self, request, account_uuid):
+        account_for(request, account_uuid)
+        return account_transfers_page(request, self, account_uuid)

@@ -1,0 +1,223 @@
+"""Transfers and conversion API."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.api import ErrorSerializer, StandardPagination, idempotent_response
+from apps.core.errors import NotFound
+from apps.payments.limits import operation_limit_take
+from apps.payments.models import Transfer
+from apps.payments.selectors import transfer_get, transfer_list
+from apps.payments.services import (
+    TransferRequest,
+    conversion_create,
+    transfer_bulk_create,
+    transfer_create,
+    transfer_reverse,
+)
+
+ERRORS = {code: ErrorSerializer for code in (400, 401, 403, 404, 409, 422, 429)}
+MAX_BULK_ITEMS = 100
+
+
+class TransferSerializer(serializers.Serializer):
+    uuid = serializers.UUIDField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    from_account = serializers.UUIDField(source="from_account_id")
+    to_account = serializers.UUIDField(source="to_account_id")
+    asset_code = serializers.CharField(source="from_asset")
+    amount = serializers.IntegerField()
+    to_asset_code = serializers.CharField(source="to_asset")
+    to_amount = serializers.IntegerField()
+    exchange_rate = serializers.SerializerMethodField()
+    reference = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    reversed_at = serializers.DateTimeField(allow_null=True)
+
+    def get_exchange_rate(self, transfer: Transfer) -> str | None:
+        # Plain notation: a tiny rate must not come out as "6.9E-8".
+        return None if transfer.rate is None else format(transfer.rate.normalize(), "f")
+
+
+class TransferCreateSerializer(serializers.Serializer):
+    from_account = serializers.UUIDField()
+    to_account = serializers.UUIDField()
+    amount = serializers.IntegerField(min_value=1, max_value=10**18, help_text="Minor units")
+    asset_code = serializers.CharField(max_length=10)
+    to_asset_code = serializers.CharField(max_length=10, required=False, allow_null=True)
+    reference = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+
+class BulkSerializer(serializers.Serializer):
+    transfers = TransferCreateSerializer(many=True, allow_empty=False, max_length=MAX_BULK_ITEMS)
+    atomic = serializers.BooleanField(default=True)
+
+
+class BulkItemSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    status = serializers.CharField()
+    transfer = TransferSerializer(allow_null=True)
+    error = serializers.DictField(allow_null=True)
+
+
+class BulkResultSerializer(serializers.Serializer):
+    atomic = serializers.BooleanField()
+    completed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    results = BulkItemSerializer(many=True)
+
+
+class ReverseSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+    force = serializers.BooleanField(
+        default=False, help_text="Reverse even if the receiver spent the money"
+    )
+
+
+class ConvertSerializer(serializers.Serializer):
+    account_uuid = serializers.UUIDField()
+    from_asset = serializers.CharField(max_length=10)
+    to_asset = serializers.CharField(max_length=10)
+    amount = serializers.IntegerField(min_value=1, max_value=10**18, help_text="Minor units")
+
+
+def _require_source(request, account_uuid) -> None:
+    """The caller must be allowed to move money out of the source account."""
+    from apps.accounts.api import TRANSACT, account_for
+
+    account_for(request, account_uuid, TRANSACT)
+
+
+def _take_transfer_limit(request, asset_code: str, amount: int) -> None:
+    operation_limit_take(
+        op="transfer", user_key=str(request.user.uuid), asset_code=asset_code, amount=amount
+    )
+
+
+def _visible_transfers(user):
+    from apps.accounts.api import visible_accounts
+
+    if user.has_perm("payments.view_transfer"):
+        return Transfer.objects.all()
+    accounts = visible_accounts(user).values("uuid")
+    return Transfer.objects.filter(Q(from_account__in=accounts) | Q(to_account__in=accounts))
+
+
+def _to_request(item: dict) -> TransferRequest:
+    return TransferRequest(
+        from_account=item["from_account"],
+        to_account=item["to_account"],
+        amount=item["amount"],
+        asset_code=item["asset_code"],
+        to_asset_code=item.get("to_asset_code"),
+        reference=item.get("reference", ""),
+    )
+
+
+class TransferListView(APIView):
+    required_scopes = {"GET": "read", "POST": "transfer"}
+
+    @extend_schema(responses={200: TransferSerializer(many=True), **ERRORS})
+    def get(self, request):
+        transfers = _visible_transfers(request.user).order_by("-created_at", "uuid")
+        paginator = StandardPagination()
+        page = paginator.paginate_queryset(transfers, request, view=self)
+        return paginator.get_paginated_response(TransferSerializer(page, many=True).data)
+
+    @extend_schema(request=TransferCreateSerializer, responses={201: TransferSerializer, **ERRORS})
+    def post(self, request):
+        data = TransferCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        _require_source(request, data.validated_data["from_account"])
+
+        def move():
+            transfer = transfer_create(**data.validated_data)
+            _take_transfer_limit(request, transfer.from_asset, transfer.amount)
+            return status.HTTP_201_CREATED, TransferSerializer(transfer).data
+
+        return idempotent_response(request, move)
+
+
+class TransferDetailView(APIView):
+    @extend_schema(responses={200: TransferSerializer, **ERRORS})
+    def get(self, request, transfer_uuid):
+        transfer = _visible_transfers(request.user).filter(uuid=transfer_uuid).first()
+        if transfer is None:
+            raise NotFound("No such transfer.", details={"uuid": str(transfer_uuid)})
+        return Response(TransferSerializer(transfer).data)
+
+
+class TransferReverseView(APIView):
+    required_scopes = {"POST": "transfer"}
+
+    @extend_schema(request=ReverseSerializer, responses={200: TransferSerializer, **ERRORS})
+    def post(self, request, transfer_uuid):
+        if not _visible_transfers(request.user).filter(uuid=transfer_uuid).exists():
+            raise NotFound("No such transfer.", details={"uuid": str(transfer_uuid)})
+        if not request.user.has_perm("payments.reverse_transfer"):
+            raise PermissionDenied("Only staff may reverse a transfer.")
+        data = ReverseSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+
+        def reverse():
+            transfer_reverse(transfer_uuid=transfer_uuid, **data.validated_data)
+            return status.HTTP_200_OK, TransferSerializer(transfer_get(transfer_uuid)).data
+
+        return idempotent_response(request, reverse)
+
+
+class BulkTransferView(APIView):
+    required_scopes = {"POST": "transfer"}
+
+    @extend_schema(request=BulkSerializer, responses={201: BulkResultSerializer, **ERRORS})
+    def post(self, request):
+        data = BulkSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        items = data.validated_data["transfers"]
+        for source in {item["from_account"] for item in items}:
+            _require_source(request, source)
+        atomic = data.validated_data["atomic"]
+
+        def move():
+            results = transfer_bulk_create(transfers=[_to_request(i) for i in items], atomic=atomic)
+            for done in (r.transfer for r in results if r.transfer is not None):
+                _take_transfer_limit(request, done.from_asset, done.amount)
+            completed = sum(r.status == "completed" for r in results)
+            body = {
+                "atomic": atomic,
+                "completed": completed,
+                "failed": len(results) - completed,
+                "results": BulkItemSerializer(results, many=True).data,
+            }
+            return status.HTTP_201_CREATED, BulkResultSerializer(body).data
+
+        return idempotent_response(request, move)
+
+
+class ConvertView(APIView):
+    required_scopes = {"POST": "transfer"}
+
+    @extend_schema(request=ConvertSerializer, responses={201: TransferSerializer, **ERRORS})
+    def post(self, request):
+        data = ConvertSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        _require_source(request, data.validated_data["account_uuid"])
+
+        def convert():
+            transfer = conversion_create(**data.validated_data)
+            return status.HTTP_201_CREATED, TransferSerializer(transfer).data
+
+        return idempotent_response(request, convert)
+
+
+def account_transfers_page(request, view, account_uuid) -> Response:
+    paginator = StandardPagination()
+    page = paginator.paginate_queryset(transfer_list(account_uuid=account_uuid), request, view=view)
+    return paginator.get_paginated_response(TransferSerializer(page, many=True).data)

@@ -1,0 +1,80 @@
+"""Staff roles as groups with model permissions: operator, compliance, administrator."""
+
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+
+VIEW_LEDGER = [
+    "accounts.view_account",
+    "accounts.view_accountbalance",
+    "accounts.view_turnover",
+    "accounts.view_accountevent",
+    "payments.view_transfer",
+    "payments.view_paymentevent",
+    "assets.view_asset",
+    "assets.view_exchangerate",
+    "assets.view_ratedeviation",
+    "assets.view_assetevent",
+]
+
+ROLES = {
+    # Day-to-day servicing: deposits and withdrawals for customers, freezing on suspicion.
+    "operator": [*VIEW_LEDGER, "accounts.transact_account", "accounts.freeze_account"],
+    # Investigations: sees everything of the ledger, freezes, reverses; moves no money itself.
+    "compliance": [
+        *VIEW_LEDGER,
+        "accounts.freeze_account",
+        "payments.reverse_transfer",
+        "users.view_user",
+    ],
+    # Runs the bank: every ledger and reference-data permission.
+    "administrator": [
+        *VIEW_LEDGER,
+        "accounts.transact_account",
+        "accounts.freeze_account",
+        "accounts.close_account",
+        "payments.reverse_transfer",
+        "assets.change_asset",
+        "assets.add_exchangerate",
+        "assets.change_exchangerate",
+        "users.view_user",
+        "users.change_user",
+    ],
+}
+
+
+def _ensure_permissions(apps):
+    # Permissions are normally created after all migrations ran; the groups need them now.
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+
+
+def create_roles(apps, schema_editor):
+    _ensure_permissions(apps)
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, codes in ROLES.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        for code in codes:
+            app_label, codename = code.split(".")
+            group.permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+
+
+def remove_roles(apps, schema_editor):
+    apps.get_model("auth", "Group").objects.filter(name__in=ROLES).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("users", "0002_api_token"),
+        ("accounts", "0002_permissions"),
+        ("payments", "0002_permissions"),
+        ("assets", "0001_initial"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("contenttypes", "0002_remove_content_type_name"),
+    ]
+
+    operations = [migrations.RunPython(create_roles, remove_roles)]
