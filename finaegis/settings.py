@@ -11,6 +11,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import reverse_lazy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -33,6 +34,10 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    # The console's theme must come before django.contrib.admin to override its templates.
+    "unfold",
+    "unfold.contrib.filters",
+    "unfold.contrib.forms",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -45,6 +50,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "apps.core",
     "apps.users",
     "apps.assets",
@@ -61,8 +69,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "finaegis.urls"
@@ -134,6 +145,7 @@ CELERY_TIMEZONE = "UTC"
 
 AUTH_USER_MODEL = "users.User"
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a login while its user+address is locked out
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -145,6 +157,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# Login lockout (console and API): after AXES_FAILURE_LIMIT failures for one email from one
+# address, further attempts are refused for AXES_COOLOFF_HOURS.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.5)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_VERBOSE = False
+# Staff with a confirmed TOTP device must give its code at login; with STAFF_TOTP_REQUIRED every
+# staff member must have one.
+STAFF_TOTP_REQUIRED = env.bool("STAFF_TOTP_REQUIRED", default=False)
+OTP_TOTP_ISSUER = "FinAegis"
 API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=30)
 API_TOKEN_MAX_TTL_DAYS = env.int("API_TOKEN_MAX_TTL_DAYS", default=365)
 
@@ -170,6 +194,80 @@ STORAGES = {
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
+
+# --- the operator console (Django admin with the unfold theme) -------------------------------
+
+
+def _nav(title: str, icon: str, url_name: str, permission: str) -> dict:
+    return {
+        "title": title,
+        "icon": icon,
+        "link": reverse_lazy(url_name),
+        "permission": lambda request: request.user.has_perm(permission),
+    }
+
+
+UNFOLD = {
+    "SITE_TITLE": "FinAegis console",
+    "SITE_HEADER": "FinAegis",
+    "SITE_SUBHEADER": "Operator console",
+    "SITE_SYMBOL": "account_balance",
+    "DASHBOARD_CALLBACK": "finaegis.console.dashboard_callback",
+    "LOGIN": {"form": "finaegis.console.StaffLoginForm"},
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": True,
+        "navigation": [
+            {
+                "title": "Ledger",
+                "items": [
+                    {"title": "Dashboard", "icon": "dashboard",
+                     "link": reverse_lazy("admin:index")},
+                    _nav("Accounts", "account_balance_wallet", "admin:accounts_account_changelist",
+                         "accounts.view_account"),
+                    _nav("Transfers", "swap_horiz", "admin:payments_transfer_changelist",
+                         "payments.view_transfer"),
+                    _nav("Approvals", "approval", "admin:payments_movementrequest_changelist",
+                         "payments.view_movementrequest"),
+                    _nav("Reconciliations", "fact_check",
+                         "admin:accounts_reconciliationrun_changelist",
+                         "accounts.view_reconciliationrun"),
+                ],
+            },
+            {
+                "title": "Assets and rates",
+                "items": [
+                    _nav("Assets", "currency_exchange", "admin:assets_asset_changelist",
+                         "assets.view_asset"),
+                    _nav("Exchange rates", "trending_up", "admin:assets_exchangerate_changelist",
+                         "assets.view_exchangerate"),
+                    _nav("Rate deviations", "warning", "admin:assets_ratedeviation_changelist",
+                         "assets.view_ratedeviation"),
+                ],
+            },
+            {
+                "title": "Audit trail",
+                "items": [
+                    _nav("Account events", "history", "admin:accounts_accountevent_changelist",
+                         "accounts.view_accountevent"),
+                    _nav("Payment events", "receipt_long", "admin:payments_paymentevent_changelist",
+                         "payments.view_paymentevent"),
+                    _nav("Asset events", "inventory", "admin:assets_assetevent_changelist",
+                         "assets.view_assetevent"),
+                ],
+            },
+            {
+                "title": "People and access",
+                "items": [
+                    _nav("Users", "person", "admin:users_user_changelist", "users.view_user"),
+                    _nav("Staff roles", "groups", "admin:auth_group_changelist", "auth.view_group"),
+                    _nav("Login attempts", "lock", "admin:axes_accessattempt_changelist",
+                         "axes.view_accessattempt"),
+                ],
+            },
+        ],
+    },
+}  # fmt: skip
 
 # --- API -------------------------------------------------------------------------------------
 
@@ -240,6 +338,10 @@ OPERATION_LIMITS = env.json(
         "transfer": {"per_hour": 600, "per_day": 5000, "amount_per_hour": {}},
     },
 )
+
+# A staff member's manual deposit or withdrawal worth more than this (US cents at current rates)
+# waits for a second staff member's approval.
+MAKER_CHECKER_THRESHOLD_USD = env.int("MAKER_CHECKER_THRESHOLD_USD", default=1_000_000)
 
 # Idempotency-Key responses are kept at least this long (API.md: at least 24 hours).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)

@@ -99,3 +99,23 @@ class Turnover(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.asset_code} {self.day}"
+
+
+class ReconciliationRun(models.Model):
+    """The outcome of one `reconcile` (by an operator or the nightly job), for the console."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    clean = models.BooleanField()
+    accounts_checked = models.PositiveIntegerField()
+    events_checked = models.PositiveBigIntegerField()
+    totals_by_asset = models.JSONField(default=dict)
+    discrepancies = models.JSONField(default=list)
+    actor = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        outcome = "clean" if self.clean else "DISCREPANCIES"
+        return f"reconciliation {self.started_at:%Y-%m-%d %H:%M} {outcome}"

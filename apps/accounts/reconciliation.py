@@ -9,9 +9,11 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Sum
+from django.utils import timezone
 
-from apps.accounts.models import AccountBalance, AccountEvent
+from apps.accounts.models import AccountBalance, AccountEvent, ReconciliationRun
 from apps.accounts.selectors import MONEY_EVENT_TYPES
+from apps.core.context import current_actor
 from apps.core.models import event_models
 from apps.core.projection import projectors_for
 from apps.core.replay import rebuild_projections
@@ -157,3 +159,22 @@ def ledger_reconcile(*, replay: bool = True) -> ReconciliationReport:
         if replay:
             _check_replay(report)
     return report
+
+
+def ledger_reconcile_recorded(
+    *, replay: bool = True
+) -> tuple[ReconciliationReport, ReconciliationRun]:
+    """Reconcile and keep the outcome, so the console shows the last run and its findings."""
+    started_at = timezone.now()
+    report = ledger_reconcile(replay=replay)
+    run = ReconciliationRun.objects.create(
+        started_at=started_at,
+        finished_at=timezone.now(),
+        clean=report.clean,
+        accounts_checked=report.accounts_checked,
+        events_checked=report.events_checked,
+        totals_by_asset=report.totals_by_asset,
+        discrepancies=[d.as_dict() for d in report.discrepancies],
+        actor=current_actor(),
+    )
+    return report, run

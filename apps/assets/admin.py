@@ -3,11 +3,22 @@ are read-only and the actions call `services.py`."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from unfold.decorators import action
 
 from apps.assets.models import Asset, AssetEvent, ExchangeRate, RateDeviation
-from apps.assets.services import asset_activate, asset_deactivate, exchange_rate_deactivate
+from apps.assets.services import (
+    asset_activate,
+    asset_deactivate,
+    exchange_rate_deactivate,
+    exchange_rate_record,
+    exchange_rates_refresh,
+)
 from apps.core.admin import ReadOnlyAdmin, StoredEventAdmin, run_for_each
+from apps.core.errors import DomainError
 
 
 @admin.register(Asset)
@@ -42,6 +53,15 @@ class AssetAdmin(ReadOnlyAdmin):
         )
 
 
+class ManualRateForm(forms.Form):
+    from_code = forms.CharField(max_length=10, label="From asset")
+    to_code = forms.CharField(max_length=10, label="To asset")
+    rate = forms.DecimalField(max_digits=30, decimal_places=18, help_text="1 from = rate to")
+    bid = forms.DecimalField(max_digits=30, decimal_places=18, required=False)
+    ask = forms.DecimalField(max_digits=30, decimal_places=18, required=False)
+    expires_at = forms.DateTimeField(required=False)
+
+
 @admin.register(ExchangeRate)
 class ExchangeRateAdmin(ReadOnlyAdmin):
     list_display = (
@@ -59,9 +79,40 @@ class ExchangeRateAdmin(ReadOnlyAdmin):
     date_hierarchy = "valid_at"
     list_select_related = ("from_asset", "to_asset")
     actions = ("deactivate_rates",)
+    actions_list = ("add_manual_rate", "refresh_rates")
 
     def has_manage_permission(self, request):
         return request.user.has_perm("assets.change_exchangerate")
+
+    def has_record_permission(self, request):
+        return request.user.has_perm("assets.add_exchangerate")
+
+    @action(description="Add a manual rate", url_path="add-manual", permissions=["record"])
+    def add_manual_rate(self, request):
+        form = ManualRateForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                exchange_rate_record(source="manual", **form.cleaned_data)
+            except DomainError as exc:
+                form.add_error(None, f"{exc.message} {exc.details or ''}")
+            else:
+                self.message_user(request, "Rate recorded.", messages.SUCCESS)
+                return redirect("admin:assets_exchangerate_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Add a manual exchange rate",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/plain_form.html", context)
+
+    @action(
+        description="Refresh rates from the provider", url_path="refresh", permissions=["record"]
+    )
+    def refresh_rates(self, request):
+        count = exchange_rates_refresh()
+        self.message_user(request, f"Recorded {count} rate(s).", messages.SUCCESS)
+        return redirect("admin:assets_exchangerate_changelist")
 
     @admin.action(description="Withdraw selected rates from use", permissions=["manage"])
     def deactivate_rates(self, request, queryset):

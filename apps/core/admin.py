@@ -1,17 +1,26 @@
-"""Shared pieces of the operator console: read-only tables and event-table admins."""
+"""Shared pieces of the operator console: the theme's base class, read-only tables, event
+tables, and actions that ask for input before they call a service."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from unfold.admin import ModelAdmin
 
 from apps.core.errors import DomainError
 from apps.core.models import AggregateStream, IdempotencyRecord, Snapshot
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ConsoleAdmin(ModelAdmin):
+    """Every console page uses the theme through this class."""
+
+
+class ReadOnlyAdmin(ConsoleAdmin):
     """Nobody, superusers included, adds, edits or deletes these rows here: they change only
     through services (read models) or never (events)."""
 
@@ -62,6 +71,48 @@ def run_for_each(
             succeeded += 1
     if succeeded:
         modeladmin.message_user(request, f"{done}: {succeeded}", messages.SUCCESS)
+
+
+def action_with_form(
+    modeladmin: admin.ModelAdmin,
+    request,
+    queryset,
+    *,
+    form_class: type[forms.Form],
+    title: str,
+    apply: Callable[[Any, dict], Any],
+    done: str,
+    single: bool = False,
+):
+    """An admin action that first asks for input (a reason, an amount) on a confirmation page,
+    then calls `apply(obj, cleaned_data)` for each selected object through `run_for_each`."""
+    if single and queryset.count() != 1:
+        modeladmin.message_user(request, "Select exactly one row for this action.", messages.ERROR)
+        return None
+    if "apply" in request.POST:
+        form = form_class(request.POST)
+        if form.is_valid():
+            run_for_each(
+                modeladmin, request, queryset, lambda obj: apply(obj, form.cleaned_data), done
+            )
+            return None
+    else:
+        form = form_class()
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "form": form,
+        "objects": queryset,
+        "action": request.POST.get("action"),
+        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+        "opts": modeladmin.model._meta,
+    }
+    return TemplateResponse(request, "admin/action_form.html", context)
+
+
+def require_permission(request, permission: str) -> None:
+    if not request.user.has_perm(permission):
+        raise PermissionDenied
 
 
 @admin.register(AggregateStream)

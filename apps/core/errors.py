@@ -130,6 +130,17 @@ class TransferAlreadyReversed(DomainError):
     default_message = "The transfer has already been reversed."
 
 
+class MakerCannotDecide(DomainError):
+    code = "MAKER_CANNOT_DECIDE"
+    default_message = "The staff member who made a request cannot approve or reject it."
+    http_status = 403
+
+
+class MovementAlreadyDecided(DomainError):
+    code = "MOVEMENT_ALREADY_DECIDED"
+    default_message = "The request has already been approved or rejected."
+
+
 class TransferNotReversible(DomainError):
     code = "TRANSFER_NOT_REVERSIBLE"
     default_message = "The transfer cannot be reversed."

@@ -90,3 +90,47 @@ def _head_breaks(
 def broken_links(chunk_size: int = 5000) -> list[BrokenLink]:
     """Every chain of every event table, checked; an empty list means the store verifies."""
     return [link for model in event_models() for link in _chain_breaks(model, chunk_size)]
+
+
+@dataclass(frozen=True)
+class VerifiedEvent:
+    row: StoredEvent
+    verified: bool
+
+
+def verified_event_page(
+    model: type[StoredEvent], aggregate_uuid: uuid.UUID, *, page: int, per_page: int
+) -> tuple[list[VerifiedEvent], bool]:
+    """One page of an aggregate's events, newest first, each checked against its hash link
+    (its content and the stored hash of the event before it). Returns the page and whether an
+    older page exists."""
+    offset = (page - 1) * per_page
+    rows = list(
+        model.objects.filter(aggregate_uuid=aggregate_uuid).order_by("-aggregate_version")[
+            offset : offset + per_page + 1
+        ]
+    )
+    has_next = len(rows) > per_page
+    rows = rows[:per_page]
+    if not rows:
+        return [], False
+    oldest = rows[-1].aggregate_version
+    previous = (
+        model.objects.filter(aggregate_uuid=aggregate_uuid, aggregate_version=oldest - 1)
+        .values_list("hash", flat=True)
+        .first()
+    ) or GENESIS_HASH
+    checked = []
+    for row in reversed(rows):
+        expected = chain_hash(
+            previous,
+            row.aggregate_uuid,
+            row.aggregate_version,
+            row.event_type,
+            row.event_data,
+            event_version=row.event_version,
+            meta=row.meta_data,
+        )
+        checked.append(VerifiedEvent(row, expected == row.hash))
+        previous = row.hash
+    return list(reversed(checked)), has_next

@@ -7,8 +7,20 @@ from decimal import Decimal
 from typing import Any
 
 from apps.core.aggregates import AggregateRoot, applies
-from apps.core.errors import TransferAlreadyReversed, TransferNotReversible
-from apps.payments.events import TransferCompleted, TransferReversed
+from apps.core.errors import (
+    InvalidInput,
+    MakerCannotDecide,
+    MovementAlreadyDecided,
+    TransferAlreadyReversed,
+    TransferNotReversible,
+)
+from apps.payments.events import (
+    MovementApproved,
+    MovementRejected,
+    MovementRequested,
+    TransferCompleted,
+    TransferReversed,
+)
 
 KINDS = ("transfer", "deposit", "withdrawal", "conversion")
 
@@ -81,3 +93,81 @@ class Transfer(AggregateRoot):
     @applies(TransferReversed)
     def _reversed(self, evt: TransferReversed) -> None:
         self.status = "reversed"
+
+
+class MovementRequest(AggregateRoot):
+    """Maker-checker: a manual deposit or withdrawal above the threshold waits for another staff
+    member's decision; the maker can never decide his own request."""
+
+    aggregate_type = "payments.MovementRequest"
+
+    def __init__(self, aggregate_uuid: uuid.UUID):
+        super().__init__(aggregate_uuid)
+        self.status = "new"
+        self.kind = ""
+        self.account = ""
+        self.asset_code = ""
+        self.amount = 0
+        self.reference = ""
+        self.maker_id = ""
+
+    def request(
+        self,
+        *,
+        kind: str,
+        account: uuid.UUID,
+        asset_code: str,
+        amount: int,
+        reference: str,
+        reason: str,
+        maker: dict[str, Any],
+    ) -> None:
+        if kind not in ("deposit", "withdrawal"):
+            raise InvalidInput(details={"kind": ["must be deposit or withdrawal"]})
+        if not reason.strip():
+            raise InvalidInput(details={"reason": ["a reason is required"]})
+        self.record(
+            MovementRequested(
+                kind=kind,
+                account=account,
+                asset_code=asset_code,
+                amount=amount,
+                reference=reference,
+                reason=reason,
+                maker=maker,
+            )
+        )
+
+    def ensure_decidable_by(self, checker: dict[str, Any]) -> None:
+        if self.status != "pending":
+            raise MovementAlreadyDecided(details={"request": str(self.uuid), "status": self.status})
+        if checker.get("id") == self.maker_id:
+            raise MakerCannotDecide(details={"request": str(self.uuid)})
+
+    def approve(self, *, checker: dict[str, Any], transfer_uuid: uuid.UUID) -> None:
+        self.ensure_decidable_by(checker)
+        self.record(MovementApproved(checker=checker, transfer_uuid=transfer_uuid))
+
+    def reject(self, *, checker: dict[str, Any], reason: str) -> None:
+        self.ensure_decidable_by(checker)
+        if not reason.strip():
+            raise InvalidInput(details={"reason": ["a reason is required"]})
+        self.record(MovementRejected(checker=checker, reason=reason))
+
+    @applies(MovementRequested)
+    def _requested(self, evt: MovementRequested) -> None:
+        self.status = "pending"
+        self.kind = evt.kind
+        self.account = str(evt.account)
+        self.asset_code = evt.asset_code
+        self.amount = evt.amount
+        self.reference = evt.reference
+        self.maker_id = str(evt.maker.get("id", ""))
+
+    @applies(MovementApproved)
+    def _approved(self, evt: MovementApproved) -> None:
+        self.status = "approved"
+
+    @applies(MovementRejected)
+    def _rejected(self, evt: MovementRejected) -> None:
+        self.status = "rejected"

@@ -29,3 +29,28 @@ class TransferReversed(DomainEvent):
     reason: str
     forced: bool
     by: dict[str, Any]
+
+
+@event("payments.MovementRequested")
+class MovementRequested(DomainEvent):
+    """A staff member asked for a manual deposit or withdrawal that needs a second pair of eyes."""
+
+    kind: str  # deposit | withdrawal
+    account: uuid.UUID
+    asset_code: str
+    amount: int
+    reference: str
+    reason: str
+    maker: dict[str, Any]
+
+
+@event("payments.MovementApproved")
+class MovementApproved(DomainEvent):
+    checker: dict[str, Any]
+    transfer_uuid: uuid.UUID
+
+
+@event("payments.MovementRejected")
+class MovementRejected(DomainEvent):
+    checker: dict[str, Any]
+    reason: str

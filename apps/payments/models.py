@@ -64,3 +64,40 @@ class Transfer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.uuid} {self.amount} {self.from_asset}"
+
+
+class MovementRequest(models.Model):
+    """A manual deposit or withdrawal waiting for (or decided by) a second staff member."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+
+    uuid = models.UUIDField(primary_key=True)
+    kind = models.CharField(max_length=12)
+    account = models.ForeignKey(
+        "accounts.Account",
+        on_delete=models.PROTECT,
+        related_name="movement_requests",
+        db_constraint=False,
+    )
+    asset_code = models.CharField(max_length=10)
+    amount = models.BigIntegerField()
+    reference = models.CharField(max_length=255, blank=True)
+    reason = models.CharField(max_length=500)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    maker = models.JSONField(default=dict)
+    checker = models.JSONField(null=True, blank=True)
+    decision_reason = models.CharField(max_length=500, blank=True)
+    transfer_uuid = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "-created_at"], name="payments_movement_status")]
+        permissions = [("approve_movementrequest", "Can approve or reject a manual movement")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} {self.asset_code} ({self.status})"

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from apps.core.projection import EventRecord, Projector
-from apps.payments.events import TransferCompleted, TransferReversed
-from apps.payments.models import Transfer
+from apps.payments.events import (
+    MovementApproved,
+    MovementRejected,
+    MovementRequested,
+    TransferCompleted,
+    TransferReversed,
+)
+from apps.payments.models import MovementRequest, Transfer
 
-payments_projector = Projector("payments", read_models=(Transfer,))
+payments_projector = Projector("payments", read_models=(MovementRequest, Transfer))
 
 
 @payments_projector.on(TransferCompleted)
@@ -36,4 +42,40 @@ def _reversed(evt: TransferReversed, record: EventRecord) -> None:
         reversal_uuid=evt.reversal_uuid,
         reversal_reason=evt.reason[:500],
         reversal_forced=evt.forced,
+    )
+
+
+@payments_projector.on(MovementRequested)
+def _movement_requested(evt: MovementRequested, record: EventRecord) -> None:
+    MovementRequest.objects.create(
+        uuid=record.aggregate_uuid,
+        kind=evt.kind,
+        account_id=evt.account,
+        asset_code=evt.asset_code,
+        amount=evt.amount,
+        reference=evt.reference,
+        reason=evt.reason[:500],
+        status=MovementRequest.Status.PENDING,
+        maker=evt.maker,
+        created_at=record.created_at,
+    )
+
+
+@payments_projector.on(MovementApproved)
+def _movement_approved(evt: MovementApproved, record: EventRecord) -> None:
+    MovementRequest.objects.filter(uuid=record.aggregate_uuid).update(
+        status=MovementRequest.Status.APPROVED,
+        checker=evt.checker,
+        transfer_uuid=evt.transfer_uuid,
+        decided_at=record.created_at,
+    )
+
+
+@payments_projector.on(MovementRejected)
+def _movement_rejected(evt: MovementRejected, record: EventRecord) -> None:
+    MovementRequest.objects.filter(uuid=record.aggregate_uuid).update(
+        status=MovementRequest.Status.REJECTED,
+        checker=evt.checker,
+        decision_reason=evt.reason[:500],
+        decided_at=record.created_at,
     )

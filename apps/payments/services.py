@@ -39,7 +39,8 @@ from apps.core.errors import (
     TransferNotReversible,
 )
 from apps.core.idempotency import ReplayedDomainError, request_fingerprint, run_idempotent
-from apps.payments.aggregates import Transfer
+from apps.payments.aggregates import MovementRequest, Transfer
+from apps.payments.models import MovementRequest as MovementRequestView
 from apps.payments.models import Transfer as TransferView
 
 MAX_REFERENCE_LENGTH = 255
@@ -441,6 +442,105 @@ def transfer_bulk_create(*, transfers: list[TransferRequest], atomic: bool) -> l
         except DomainError as exc:
             results.append(BulkItemResult(index, "failed", error=exc.as_dict()))
     return results
+
+
+# --- manual movements by staff, with maker-checker above a threshold -------------------------
+
+
+@dataclass(frozen=True)
+class ManualMovementOutcome:
+    """Either the movement was booked (`transfer`) or it waits for approval (`request`)."""
+
+    transfer: TransferView | None = None
+    request: MovementRequestView | None = None
+
+
+def _needs_second_pair_of_eyes(amount: int, asset_code: str) -> bool:
+    """Above MAKER_CHECKER_THRESHOLD_USD (in US cents, at current rates); with no rate to tell,
+    the cautious answer is yes."""
+    try:
+        in_usd = convert(amount, asset_code, "USD").converted_amount
+    except DomainError:
+        return True
+    return in_usd > settings.MAKER_CHECKER_THRESHOLD_USD
+
+
+def _book_movement(
+    kind: str, account_uuid: uuid.UUID, asset_code: str, amount: int, reference: str
+) -> TransferView:
+    command = _deposit_command if kind == "deposit" else _withdrawal_command
+    return command(account_uuid, amount, asset_code, reference, None)
+
+
+@store.command
+def manual_movement_submit(
+    *,
+    kind: str,
+    account_uuid: uuid.UUID,
+    asset_code: str,
+    amount: int,
+    reason: str,
+    reference: str = "",
+) -> ManualMovementOutcome:
+    """A staff member's deposit or withdrawal: booked at once up to the threshold, otherwise
+    recorded as a pending request for another staff member."""
+    if kind not in ("deposit", "withdrawal"):
+        raise InvalidInput(details={"kind": ["must be deposit or withdrawal"]})
+    if not reason.strip():
+        raise InvalidInput(details={"reason": ["a reason is required"]})
+    amount = _check_amount(amount)
+    asset_code = asset_get_active(asset_code).code
+    load_accounts(account_uuid)  # an unknown account is refused before anyone reviews it
+    reference = _check_reference(reference or reason)
+    if not _needs_second_pair_of_eyes(amount, asset_code):
+        return ManualMovementOutcome(
+            transfer=_book_movement(kind, account_uuid, asset_code, amount, reference)
+        )
+    movement = MovementRequest(uuid.uuid4())
+    movement.request(
+        kind=kind,
+        account=account_uuid,
+        asset_code=asset_code,
+        amount=amount,
+        reference=reference,
+        reason=reason,
+        maker=current_actor(),
+    )
+    store.save(movement)
+    return ManualMovementOutcome(request=MovementRequestView.objects.get(uuid=movement.uuid))
+
+
+def _load_movement(request_uuid: uuid.UUID) -> MovementRequest:
+    try:
+        return store.load_one(MovementRequest, request_uuid)
+    except AggregateNotFound:
+        raise NotFound("No such request.", details={"uuid": str(request_uuid)}) from None
+
+
+@store.command
+def movement_request_approve(*, request_uuid: uuid.UUID) -> MovementRequestView:
+    """The checker books the movement; refused for the maker himself."""
+    movement = _load_movement(request_uuid)
+    checker = current_actor()
+    movement.ensure_decidable_by(checker)  # before booking anything
+    transfer = _book_movement(
+        movement.kind,
+        uuid.UUID(movement.account),
+        movement.asset_code,
+        movement.amount,
+        movement.reference,
+    )
+    movement.approve(checker=checker, transfer_uuid=transfer.uuid)
+    store.save(movement)
+    return MovementRequestView.objects.get(uuid=request_uuid)
+
+
+@store.command
+def movement_request_reject(*, request_uuid: uuid.UUID, reason: str) -> MovementRequestView:
+    movement = _load_movement(request_uuid)
+    movement.reject(checker=current_actor(), reason=reason)
+    store.save(movement)
+    return MovementRequestView.objects.get(uuid=request_uuid)
 
 
 # --- demo data -------------------------------------------------------------------------------

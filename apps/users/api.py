@@ -91,7 +91,7 @@ class LoginView(APIView):
     def post(self, request):
         data = LoginSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        issued = user_login(**data.validated_data)
+        issued = user_login(**data.validated_data, request=request)
         body = {"token": issued.secret, "expires_at": issued.expires_at}
         return Response(IssuedTokenSerializer(body).data)
 

@@ -68,8 +68,17 @@ def token_revoke(*, user: User, token_uuid) -> None:
         raise NotFound("No such token.", details={"id": str(token_uuid)})
 
 
-def user_login(*, email: str, password: str) -> IssuedToken:
-    user = authenticate(username=email.lower(), password=password)
+class LoginLockedOut(DomainError):
+    code = "THROTTLED"
+    default_message = "Too many failed logins; try again later."
+    http_status = 429
+
+
+def user_login(*, email: str, password: str, request) -> IssuedToken:
+    """`request` lets the lockout (django-axes) count failures per email and address."""
+    user = authenticate(request, username=email.lower(), password=password)
+    if getattr(request, "axes_locked_out", False):
+        raise LoginLockedOut()
     if user is None:
         raise InvalidCredentials()
     return token_create(user=user, name="login")

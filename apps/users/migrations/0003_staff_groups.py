@@ -1,7 +1,8 @@
 """Staff roles as groups with model permissions: operator, compliance, administrator."""
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
+
+from apps.users.roles import grant
 
 VIEW_LEDGER = [
     "accounts.view_account",
@@ -42,25 +43,8 @@ ROLES = {
 }
 
 
-def _ensure_permissions(apps):
-    # Permissions are normally created after all migrations ran; the groups need them now.
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-
-
 def create_roles(apps, schema_editor):
-    _ensure_permissions(apps)
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for role, codes in ROLES.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        for code in codes:
-            app_label, codename = code.split(".")
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+    grant(apps, ROLES)
 
 
 def remove_roles(apps, schema_editor):

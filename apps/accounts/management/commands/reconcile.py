@@ -1,6 +1,6 @@
 import json
 
-from apps.accounts.reconciliation import ledger_reconcile
+from apps.accounts.reconciliation import ledger_reconcile_recorded
 from apps.core.commands import AuditedCommand
 
 
@@ -18,7 +18,7 @@ class Command(AuditedCommand):
         )
 
     def handle(self, *args, **options):
-        report = ledger_reconcile(replay=not options["skip_replay"])
+        report, _ = ledger_reconcile_recorded(replay=not options["skip_replay"])
         if options["json"]:
             self.stdout.write(json.dumps(report.as_dict(), indent=2, default=str))
         else:
