@@ -39,6 +39,9 @@ class Account(models.Model):
     closed = models.BooleanField(default=False)
     # A staff-forced reversal took a customer balance below zero: someone must follow it up.
     flagged = models.BooleanField(default=False)
+    # The account's version and time at its last change of state (opened, frozen, unfrozen,
+    # closed); money movements show in AccountBalance.version and the history instead, which
+    # spares every transfer two writes to this row.
     version = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()

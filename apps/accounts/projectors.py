@@ -80,7 +80,6 @@ def _moved(evt: MoneyAdded | MoneySubtracted, record: EventRecord) -> None:
             debit=debit,
             count=1,
         )
-    _touch(record)
     if evt.balance_after < 0:
         # Only a staff-forced reversal can do this to a customer account.
         Account.objects.filter(uuid=account_uuid, kind=Account.Kind.CUSTOMER).update(flagged=True)

@@ -29,6 +29,7 @@ CROSS_CURRENCY = "USD"
 
 _RATES_VERSION_KEY = "assets:rates:version"
 _PRECISIONS_KEY = "assets:precisions"
+_ACTIVE_KEY = "assets:active"
 _PRECISIONS_SECONDS = 300
 _CACHEABLE_CODE = re.compile(r"^[A-Za-z0-9._-]{1,20}$")
 
@@ -69,7 +70,19 @@ def asset_get(code: str) -> Asset:
         raise AssetNotFound(details={"asset_code": code}) from None
 
 
+def _active_codes() -> frozenset[str]:
+    """Codes of the active assets, cached: every money movement asks."""
+    codes = cache.get(_ACTIVE_KEY)
+    if codes is None:
+        codes = frozenset(Asset.objects.filter(is_active=True).values_list("code", flat=True))
+        cache.set(_ACTIVE_KEY, codes, _PRECISIONS_SECONDS)
+    return codes
+
+
 def asset_get_active(code: str) -> Asset:
+    """The asset if it exists and is active; an active one comes from the cache, unsaved."""
+    if code in _active_codes():
+        return Asset(code=code, precision=asset_precisions()[code], is_active=True)
     asset = asset_get(code)
     if not asset.is_active:
         raise AssetInactive(details={"asset_code": code})
@@ -108,7 +121,7 @@ def _precision(code: str) -> int:
 
 
 def asset_cache_drop() -> None:
-    cache.delete(_PRECISIONS_KEY)
+    cache.delete_many([_PRECISIONS_KEY, _ACTIVE_KEY])
 
 
 # --- exchange rates ------------------------------------------------------------------------------

@@ -107,8 +107,15 @@ def asset_define(
         asset = AssetAggregate.for_code(code)
     if asset.define(code=code, name=name, type=type, precision=precision, metadata=metadata):
         store.save(asset)
-        transaction.on_commit(asset_cache_drop)
+        _drop_asset_cache_now_and_after_commit()
     return Asset.objects.get(code=code)
+
+
+def _drop_asset_cache_now_and_after_commit() -> None:
+    # Now, for the rest of this transaction; after commit, for readers that refilled the cache
+    # from the old rows in the meantime.
+    asset_cache_drop()
+    transaction.on_commit(asset_cache_drop)
 
 
 @store.command
@@ -116,6 +123,7 @@ def asset_activate(*, code: str, reason: str = "") -> Asset:
     asset = _load_asset(code)
     asset.activate(by=_actor_label(), reason=_reason(reason))
     store.save(asset)
+    _drop_asset_cache_now_and_after_commit()
     return Asset.objects.get(code=code)
 
 
@@ -124,6 +132,7 @@ def asset_deactivate(*, code: str, reason: str = "") -> Asset:
     asset = _load_asset(code)
     asset.deactivate(by=_actor_label(), reason=_reason(reason))
     store.save(asset)
+    _drop_asset_cache_now_and_after_commit()
     return Asset.objects.get(code=code)
 
 

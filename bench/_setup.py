@@ -1,0 +1,76 @@
+"""Shared set-up of the benchmarks: a fresh PostgreSQL database with the schema and a bank.
+
+Benchmarks never touch the development or test databases: they create (and drop) their own.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BENCH_DB = os.environ.get("BENCH_DATABASE", "finaegis_bench")
+PG_SERVER = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+
+
+def django_on_fresh_database() -> None:
+    """Recreate the bench database, point Django at it, migrate and load reference data."""
+    import psycopg
+
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    # Production settings: DEBUG would wrap every cursor to record its queries.
+    os.environ.setdefault("DEBUG", "0")
+    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789abcdef")
+    os.environ.setdefault("EVENT_HASH_KEY", "bench-only-event-hash-key-0123456789abcdef")
+    os.environ["DATABASE_URL"] = f"{PG_SERVER}/{BENCH_DB}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finaegis.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    call_command("load_reference_data", verbosity=0)
+
+
+@dataclass
+class Measurement:
+    name: str
+    operations: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def per_second(self) -> float:
+        return self.operations / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return 0.0
+        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+
+    def line(self) -> str:
+        return (
+            f"{self.name:<38} {self.per_second:>9.1f}/s  p50 {self.percentile(50):7.2f} ms"
+            f"  p99 {self.percentile(99):7.2f} ms  (n={self.operations})"
+        )
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
