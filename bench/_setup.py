@@ -57,7 +57,7 @@ class Measurement:
         ordered = sorted(self.latencies)
         if not ordered:
             return 0.0
-        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
 
     def line(self) -> str:
         return (

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 
-from _setup import PG_SERVER, BENCH_DB, Measurement, django_on_fresh_database, median
+from _setup import BENCH_DB, PG_SERVER, Measurement, django_on_fresh_database, median
 
 ACCOUNTS = int(os.environ.get("BENCH_ACCOUNTS", "1000"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
@@ -189,7 +189,9 @@ def main() -> None:
                 service_runs.append(service_case(accounts, threads, hot))
             service = sorted(service_runs, key=lambda m: m.per_second)[len(service_runs) // 2]
             raw = sorted(raw_runs, key=lambda m: m.per_second)[len(raw_runs) // 2]
-            ratio = median([s.per_second / r.per_second for s, r in zip(service_runs, raw_runs)])
+            ratio = median(
+                [s.per_second / r.per_second for s, r in zip(service_runs, raw_runs, strict=True)]
+            )
             print(raw.line())
             print(service.line())
             print(f"{'ratio service / raw':<38} {ratio:>9.2f}\n", flush=True)

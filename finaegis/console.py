@@ -101,35 +101,46 @@ def _latest_events(limit: int = 10) -> list[dict]:
     return sorted(latest, key=lambda e: e["at"], reverse=True)[:limit]
 
 
-def dashboard_callback(request, context: dict) -> dict:
-    now = timezone.now()
+def _ledger_figures(now: dt.datetime) -> dict:
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     accounts = Account.objects.filter(kind=Account.Kind.CUSTOMER).aggregate(
         total=Count("uuid"), frozen=Count("uuid", filter=Q(frozen=True))
     )
-    context.update(
-        {
-            "kpis": [
-                {"title": "Customers", "value": User.objects.filter(is_staff=False).count()},
-                {"title": "Customer accounts", "value": accounts["total"]},
-                {"title": "Frozen accounts", "value": accounts["frozen"]},
-                {
-                    "title": "Transfers today",
-                    "value": Transfer.objects.filter(created_at__gte=midnight).count(),
-                },
-                {
-                    "title": "Requests awaiting approval",
-                    "value": MovementRequest.objects.filter(status="pending").count(),
-                },
-            ],
-            "holdings": _holdings(),
-            "today_volume": _today_volume(midnight),
-            "volume_chart": _volume_chart(now.date()),
-            "latest_events": _latest_events(),
-            "last_reconciliation": ReconciliationRun.objects.first(),
-            "pending_requests": MovementRequest.objects.filter(status="pending")[:5],
-        }
-    )
+    return {
+        "kpis": [
+            {"title": "Customers", "value": User.objects.filter(is_staff=False).count()},
+            {"title": "Customer accounts", "value": accounts["total"]},
+            {"title": "Frozen accounts", "value": accounts["frozen"]},
+            {
+                "title": "Money movements today",
+                "value": Transfer.objects.filter(created_at__gte=midnight).count(),
+            },
+            {
+                "title": "Requests awaiting approval",
+                "value": MovementRequest.objects.filter(status="pending").count(),
+            },
+        ],
+        "holdings": _holdings(),
+        "today_volume": _today_volume(midnight),
+        "volume_chart": _volume_chart(now.date()),
+        "latest_events": _latest_events(),
+        "last_reconciliation": ReconciliationRun.objects.first(),
+        "pending_requests": MovementRequest.objects.filter(status="pending")[:5],
+    }
+
+
+# Seeing the ledger's figures takes the permissions of the pages they summarise.
+LEDGER_VIEW_PERMISSIONS = (
+    "accounts.view_account",
+    "payments.view_transfer",
+    "accounts.view_accountevent",
+)
+
+
+def dashboard_callback(request, context: dict) -> dict:
+    if all(request.user.has_perm(p) for p in LEDGER_VIEW_PERMISSIONS):
+        context.update(_ledger_figures(timezone.now()))
+        context["shows_ledger"] = True
     return context
 
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -207,7 +207,7 @@ class AccountAdmin(ReadOnlyAdmin):
             queryset,
             form_class=OptionalReasonForm,
             title="Close",
-            apply=lambda a, d: account_close(account_uuid=a.uuid),
+            apply=lambda a, d: account_close(account_uuid=a.uuid, reason=d["reason"]),
             done="Closed",
         )
 
@@ -264,7 +264,7 @@ class AccountAdmin(ReadOnlyAdmin):
         account = get_object_or_404(Account, pk=account_uuid)
         form = ExportForm(request.GET)
         if not form.is_valid():
-            raise PermissionDenied("bad date range")
+            return HttpResponseBadRequest(f"Invalid date range: {form.errors.as_text()}")
         after, before = form.cleaned_data["created_after"], form.cleaned_data["created_before"]
         rows = _history_rows_for_export(account.uuid, after, before)
         response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv")

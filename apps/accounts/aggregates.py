@@ -80,14 +80,14 @@ class Account(AggregateRoot):
             raise errors.AccountNotFrozen(details={"account": str(self.uuid)})
         self.record(AccountUnfrozen(reason=reason, by=by))
 
-    def close(self, *, by: dict[str, Any]) -> None:
+    def close(self, *, by: dict[str, Any], reason: str = "") -> None:
         self._require_open()
         if self.frozen:
             raise errors.AccountFrozen(details={"account": str(self.uuid)})
         held = {code: amount for code, amount in self.balances.items() if amount}
         if held:
             raise errors.AccountHasBalance(details={"account": str(self.uuid), "balances": held})
-        self.record(AccountClosed(by=by))
+        self.record(AccountClosed(by=by, reason=reason))
 
     def credit(self, posting: Posting, *, forced: bool = False) -> None:
         """Put money in; `forced` (a staff-forced reversal only) passes a freeze."""

@@ -6,7 +6,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from apps.core.events import DomainEvent, event
+from apps.core.events import DomainEvent, event, upcaster
 
 
 @event("accounts.AccountCreated")
@@ -29,9 +29,16 @@ class AccountUnfrozen(DomainEvent):
     by: dict[str, Any]
 
 
-@event("accounts.AccountClosed")
+@event("accounts.AccountClosed", version=2)
 class AccountClosed(DomainEvent):
     by: dict[str, Any]
+    reason: str
+
+
+@upcaster("accounts.AccountClosed", from_version=1)
+def _account_closed_v1_to_v2(data):
+    # Version 1 recorded no reason.
+    return {**data, "reason": ""}
 
 
 @event("accounts.MoneyAdded")

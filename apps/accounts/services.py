@@ -100,8 +100,8 @@ def account_unfreeze(*, account_uuid: uuid.UUID, reason: str = "") -> AccountVie
 
 
 @store.command
-def account_close(*, account_uuid: uuid.UUID) -> AccountView:
+def account_close(*, account_uuid: uuid.UUID, reason: str = "") -> AccountView:
     (account,) = load_accounts(account_uuid)
-    account.close(by=current_actor())
+    account.close(by=current_actor(), reason=reason)
     store.save(account)
     return AccountView.objects.get(uuid=account_uuid)

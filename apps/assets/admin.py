@@ -17,8 +17,9 @@ from apps.assets.services import (
     exchange_rate_record,
     exchange_rates_refresh,
 )
-from apps.core.admin import ReadOnlyAdmin, StoredEventAdmin, run_for_each
+from apps.core.admin import ReadOnlyAdmin, StoredEventAdmin, action_with_form
 from apps.core.errors import DomainError
+from apps.core.forms import ReasonForm
 
 
 @admin.register(Asset)
@@ -34,23 +35,31 @@ class AssetAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Activate selected assets", permissions=["manage"])
     def activate_assets(self, request, queryset):
-        run_for_each(
+        return action_with_form(
             self,
             request,
             queryset,
-            lambda asset: asset_activate(code=asset.code, reason="admin action"),
-            "Activated",
+            form_class=ReasonForm,
+            title="Activate",
+            apply=lambda asset, d: asset_activate(code=asset.code, reason=d["reason"]),
+            done="Activated",
         )
 
     @admin.action(description="Deactivate selected assets", permissions=["manage"])
     def deactivate_assets(self, request, queryset):
-        run_for_each(
+        return action_with_form(
             self,
             request,
             queryset,
-            lambda asset: asset_deactivate(code=asset.code, reason="admin action"),
-            "Deactivated",
+            form_class=ReasonForm,
+            title="Deactivate",
+            apply=lambda asset, d: asset_deactivate(code=asset.code, reason=d["reason"]),
+            done="Deactivated",
         )
+
+
+class RefreshForm(forms.Form):
+    confirm = forms.BooleanField(label="Record the provider's current rates for every pair")
 
 
 class ManualRateForm(forms.Form):
@@ -110,18 +119,30 @@ class ExchangeRateAdmin(ReadOnlyAdmin):
         description="Refresh rates from the provider", url_path="refresh", permissions=["record"]
     )
     def refresh_rates(self, request):
-        count = exchange_rates_refresh()
-        self.message_user(request, f"Recorded {count} rate(s).", messages.SUCCESS)
-        return redirect("admin:assets_exchangerate_changelist")
+        # A GET only asks: recording rates from a followed link would be a cross-site trap.
+        form = RefreshForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            count = exchange_rates_refresh()
+            self.message_user(request, f"Recorded {count} rate(s).", messages.SUCCESS)
+            return redirect("admin:assets_exchangerate_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Refresh exchange rates from the provider",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/plain_form.html", context)
 
     @admin.action(description="Withdraw selected rates from use", permissions=["manage"])
     def deactivate_rates(self, request, queryset):
-        run_for_each(
+        return action_with_form(
             self,
             request,
             queryset,
-            lambda rate: exchange_rate_deactivate(rate_id=rate.id, reason="admin action"),
-            "Withdrawn",
+            form_class=ReasonForm,
+            title="Withdraw from use",
+            apply=lambda rate, d: exchange_rate_deactivate(rate_id=rate.id, reason=d["reason"]),
+            done="Withdrawn",
         )
 
 
