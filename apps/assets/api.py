@@ -15,7 +15,7 @@ from apps.assets.selectors import (
     exchange_rate_get,
     exchange_rate_list,
 )
-from apps.core.api import ErrorSerializer, StandardPagination
+from apps.core.api import ErrorSerializer, StandardPagination, page_of
 from apps.core.errors import AssetNotFound, NotFound
 
 ERRORS = {code: ErrorSerializer for code in (400, 401, 404, 422, 429)}
@@ -115,7 +115,11 @@ class _StoredQuote:
 
 
 class AssetListView(APIView):
-    @extend_schema(parameters=[AssetQuerySerializer], responses={200: AssetSerializer(many=True)})
+    @extend_schema(
+        parameters=[AssetQuerySerializer],
+        responses={200: page_of(AssetSerializer)},
+        operation_id="v1_assets_list",
+    )
     def get(self, request):
         query = AssetQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -135,7 +139,11 @@ class AssetDetailView(APIView):
 
 
 class ExchangeRateListView(APIView):
-    @extend_schema(parameters=[RateQuerySerializer], responses={200: RateDocSerializer(many=True)})
+    @extend_schema(
+        parameters=[RateQuerySerializer],
+        responses={200: page_of(RateDocSerializer)},
+        operation_id="v1_exchange_rates_list",
+    )
     def get(self, request):
         query = RateQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

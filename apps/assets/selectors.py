@@ -231,6 +231,7 @@ def _lookup(from_code: str, to_code: str, at: datetime) -> RateQuote:
 
 
 def _identity(code: str, at: datetime) -> RateQuote:
+    _precision(code)  # an unknown asset has no rate, not even to itself
     one = Decimal(1)
     return RateQuote(code, code, one, one, one, "identity", at, None, "identity")
 

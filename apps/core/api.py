@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import cache
 from django.db import connection
 from django.http import Http404, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -78,6 +81,27 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
+class MinorUnitsField(serializers.IntegerField):
+    """A positive amount in the asset's minor units, as a JSON integer.
+
+    DRF's IntegerField would read "100.00" as 100, which a client meaning one hundred dollars
+    would regret; decimal strings, floats and booleans are refused instead.
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 10**18)
+        kwargs.setdefault("help_text", "Integer minor units (10050 USD is 100.50)")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool | float) or (
+            isinstance(data, str) and not re.fullmatch(r"\s*-?\d+\s*", data)
+        ):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class ErrorSerializer(serializers.Serializer):
     """The body of every error response (API.md)."""
 
@@ -107,6 +131,30 @@ def idempotent_response(request, handler: Callable[[], tuple[int, Any]]) -> Resp
     if result.replayed:
         response["Idempotent-Replayed"] = "true"
     return response
+
+
+@functools.cache
+def page_of(serializer_class: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """The schema of one page of a list: {count, next, previous, results: [...]}."""
+    name = serializer_class.__name__.removesuffix("Serializer") + "PageSerializer"
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "__module__": serializer_class.__module__,
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer_class(many=True),
+        },
+    )
+
+
+def not_found(request, exception):
+    """404 for paths nothing answers: the API's error body under /api/, the usual page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("NOT_FOUND", _MESSAGES["NOT_FOUND"]), status=404)
+    return page_not_found(request, exception)
 
 
 class StandardPagination(PageNumberPagination):

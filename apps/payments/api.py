@@ -9,7 +9,13 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api import ErrorSerializer, StandardPagination, idempotent_response
+from apps.core.api import (
+    ErrorSerializer,
+    MinorUnitsField,
+    StandardPagination,
+    idempotent_response,
+    page_of,
+)
 from apps.core.errors import NotFound
 from apps.payments.limits import operation_limit_take
 from apps.payments.models import Transfer
@@ -49,7 +55,7 @@ class TransferSerializer(serializers.Serializer):
 class TransferCreateSerializer(serializers.Serializer):
     from_account = serializers.UUIDField()
     to_account = serializers.UUIDField()
-    amount = serializers.IntegerField(min_value=1, max_value=10**18, help_text="Minor units")
+    amount = MinorUnitsField()
     asset_code = serializers.CharField(max_length=10)
     to_asset_code = serializers.CharField(max_length=10, required=False, allow_null=True)
     reference = serializers.CharField(max_length=255, required=False, allow_blank=True)
@@ -85,7 +91,7 @@ class ConvertSerializer(serializers.Serializer):
     account_uuid = serializers.UUIDField()
     from_asset = serializers.CharField(max_length=10)
     to_asset = serializers.CharField(max_length=10)
-    amount = serializers.IntegerField(min_value=1, max_value=10**18, help_text="Minor units")
+    amount = MinorUnitsField()
 
 
 def _require_source(request, account_uuid) -> None:
@@ -124,7 +130,9 @@ def _to_request(item: dict) -> TransferRequest:
 class TransferListView(APIView):
     required_scopes = {"GET": "read", "POST": "transfer"}
 
-    @extend_schema(responses={200: TransferSerializer(many=True), **ERRORS})
+    @extend_schema(
+        responses={200: page_of(TransferSerializer), **ERRORS}, operation_id="v1_transfers_list"
+    )
     def get(self, request):
         transfers = _visible_transfers(request.user).order_by("-created_at", "uuid")
         paginator = StandardPagination()
@@ -194,7 +202,7 @@ class BulkTransferView(APIView):
                 "atomic": atomic,
                 "completed": completed,
                 "failed": len(results) - completed,
-                "results": BulkItemSerializer(results, many=True).data,
+                "results": results,
             }
             return status.HTTP_201_CREATED, BulkResultSerializer(body).data
 

@@ -20,24 +20,29 @@ def _key(op: str, user_key: str, window: str, seconds: int, suffix: str = "") ->
     return f"oplimit:{op}:{user_key}:{window}:{int(time.time() // seconds)}{suffix}"
 
 
-def _bump(key: str, by: int, seconds: int) -> int:
+def _bump(key: str, by: int, seconds: int) -> None:
     cache.add(key, 0, timeout=seconds)
     try:
-        return cache.incr(key, by)
+        cache.incr(key, by)
     except ValueError:  # expired between add and incr
         cache.set(key, by, timeout=seconds)
-        return by
 
 
 def operation_limit_take(*, op: str, user_key: str, asset_code: str, amount: int) -> None:
-    """Count one operation; raise Throttled (429) when it would pass a configured limit."""
+    """Count one operation, or raise Throttled (429) without counting it when it would pass a
+    configured limit (a refused operation must not use up the quota)."""
     limits = settings.OPERATION_LIMITS.get(op, {})
-    for window, seconds in WINDOWS.items():
-        limit = limits.get(window)
-        if limit and _bump(_key(op, user_key, window, seconds), 1, seconds) > limit:
-            raise Throttled(detail=f"At most {limit} {op} operations {window.replace('_', ' ')}.")
+    counters = [
+        (_key(op, user_key, window, seconds), 1, seconds, limits.get(window), window)
+        for window, seconds in WINDOWS.items()
+    ]
     cap = limits.get("amount_per_hour", {}).get(asset_code)
-    if cap:
-        key = _key(op, user_key, "per_hour", 3600, f":{asset_code}")
-        if _bump(key, amount, 3600) > cap:
-            raise Throttled(detail=f"At most {cap} {asset_code} minor units of {op} per hour.")
+    amount_key = _key(op, user_key, "per_hour", 3600, f":{asset_code}")
+    counters.append((amount_key, amount, 3600, cap, f"{asset_code} minor units per hour"))
+    current = cache.get_many([key for key, *_ in counters])
+    for key, by, _seconds, limit, label in counters:
+        if limit and current.get(key, 0) + by > limit:
+            raise Throttled(detail=f"At most {limit} {op} ({label.replace('_', ' ')}).")
+    for key, by, seconds, limit, _label in counters:
+        if limit:
+            _bump(key, by, seconds)

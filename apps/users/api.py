@@ -52,9 +52,9 @@ class TokenSerializer(serializers.Serializer):
     )
     prefix = serializers.CharField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
-    last_used_at = serializers.DateTimeField(read_only=True)
+    last_used_at = serializers.DateTimeField(read_only=True, allow_null=True)
     expires_at = serializers.DateTimeField(read_only=True)
-    revoked_at = serializers.DateTimeField(read_only=True)
+    revoked_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
 
 class NewTokenSerializer(TokenSerializer):

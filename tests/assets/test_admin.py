@@ -55,7 +55,19 @@ def test_event_list_filters_by_event_type(admin_client):
 def test_the_deactivate_and_activate_actions_call_the_services(admin_client):
     url = reverse("admin:assets_asset_changelist")
     response = admin_client.post(
-        url, {"action": "deactivate_assets", "_selected_action": ["EUR", "GBP"]}, follow=True
+        url, {"action": "deactivate_assets", "_selected_action": ["EUR", "GBP"]}
+    )
+    assert "reason" in response.context["form"].fields  # the action asks first
+    assert not Asset.objects.filter(is_active=False).exists()
+    response = admin_client.post(
+        url,
+        {
+            "action": "deactivate_assets",
+            "_selected_action": ["EUR", "GBP"],
+            "apply": "1",
+            "reason": "delisted",
+        },
+        follow=True,
     )
     assert response.status_code == 200
     assert set(Asset.objects.filter(is_active=False).values_list("code", flat=True)) == {
@@ -65,15 +77,21 @@ def test_the_deactivate_and_activate_actions_call_the_services(admin_client):
     deactivated = AssetEvent.objects.filter(event_type="assets.AssetDeactivated")
     assert deactivated.count() == 2
     assert all(e.meta_data["actor"]["type"] == "staff" for e in deactivated)
+    assert all(e.event_data["reason"] == "delisted" for e in deactivated)
 
     # Already inactive: an error message, nothing recorded.
     response = admin_client.post(
-        url, {"action": "deactivate_assets", "_selected_action": ["EUR"]}, follow=True
+        url,
+        {"action": "deactivate_assets", "_selected_action": ["EUR"], "apply": "1", "reason": "x"},
+        follow=True,
     )
     assert "ASSET_ALREADY_INACTIVE" in response.content.decode()
     assert deactivated.count() == 2
 
-    admin_client.post(url, {"action": "activate_assets", "_selected_action": ["EUR"]})
+    admin_client.post(
+        url,
+        {"action": "activate_assets", "_selected_action": ["EUR"], "apply": "1", "reason": "back"},
+    )
     assert Asset.objects.get(code="EUR").is_active
 
 
@@ -81,7 +99,12 @@ def test_the_withdraw_rate_action(admin_client):
     rate = exchange_rate_record(from_code="EUR", to_code="USD", rate=Decimal("1.08"))
     admin_client.post(
         reverse("admin:assets_exchangerate_changelist"),
-        {"action": "deactivate_rates", "_selected_action": [str(rate.id)]},
+        {
+            "action": "deactivate_rates",
+            "_selected_action": [str(rate.id)],
+            "apply": "1",
+            "reason": "wrong quote",
+        },
     )
     assert not ExchangeRate.objects.get(id=rate.id).is_active
 
