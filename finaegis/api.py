@@ -9,10 +9,13 @@ from rest_framework.views import APIView
 
 from apps.accounts import api as accounts
 from apps.assets import api as assets
+from apps.baskets import api as baskets
+from apps.custodians import api as custodians
+from apps.governance import api as governance
 from apps.payments import api as payments
 from apps.users import api as users
 
-ROOT_LINKS = ("auth-me", "accounts", "transfers", "assets", "exchange-rates")
+ROOT_LINKS = ("auth-me", "accounts", "transfers", "assets", "exchange-rates", "polls", "baskets")
 
 
 class ApiRootView(APIView):
@@ -95,5 +98,62 @@ urlpatterns = [
         "exchange-rates/<str:from_code>/<str:to_code>/convert",
         assets.ExchangeRateConvertView.as_view(),
         name="exchange-rate-convert",
+    ),
+    # --- custodians ---
+    path("custodians", custodians.CustodianListView.as_view(), name="custodians"),
+    path(
+        "webhooks/custodians/<str:code>",
+        custodians.CustodianWebhookView.as_view(),
+        name="custodian-webhook",
+    ),
+    # --- governance ---
+    path("polls", governance.PollListView.as_view(), name="polls"),
+    path("polls/active", governance.ActivePollListView.as_view(), name="polls-active"),
+    path("polls/<uuid:poll_uuid>", governance.PollDetailView.as_view(), name="poll"),
+    path(
+        "polls/<uuid:poll_uuid>/activate",
+        governance.PollActivateView.as_view(),
+        name="poll-activate",
+    ),
+    path("polls/<uuid:poll_uuid>/vote", governance.PollVoteView.as_view(), name="poll-vote"),
+    path(
+        "polls/<uuid:poll_uuid>/results",
+        governance.PollResultsView.as_view(),
+        name="poll-results",
+    ),
+    path(
+        "polls/<uuid:poll_uuid>/voting-power",
+        governance.PollVotingPowerView.as_view(),
+        name="poll-voting-power",
+    ),
+    # --- baskets and bank allocation ---
+    path("baskets", baskets.BasketListView.as_view(), name="baskets"),
+    path("baskets/<str:basket_code>", baskets.BasketDetailView.as_view(), name="basket"),
+    path("baskets/<str:basket_code>/value", baskets.BasketValueView.as_view(), name="basket-value"),
+    path(
+        "baskets/<str:basket_code>/history",
+        baskets.BasketHistoryView.as_view(),
+        name="basket-history",
+    ),
+    path(
+        "baskets/<str:basket_code>/rebalance",
+        baskets.BasketRebalanceView.as_view(),
+        name="basket-rebalance",
+    ),
+    path(
+        "accounts/<uuid:account_uuid>/baskets/compose",
+        baskets.ComposeView.as_view(),
+        name="account-basket-compose",
+    ),
+    path(
+        "accounts/<uuid:account_uuid>/baskets/decompose",
+        baskets.DecomposeView.as_view(),
+        name="account-basket-decompose",
+    ),
+    path("bank-allocations", baskets.BankAllocationView.as_view(), name="bank-allocations"),
+    path(
+        "bank-allocations/distribution-preview",
+        baskets.DistributionPreviewView.as_view(),
+        name="bank-allocations-preview",
     ),
 ]

@@ -58,6 +58,12 @@ INSTALLED_APPS = [
     "apps.assets",
     "apps.accounts",
     "apps.payments",
+    "apps.governance",
+    "apps.baskets",
+    # Last: the custodians' demo data opens the mock bank with what every other app's demo
+    # data booked against its settlement account.
+    "apps.workflows",
+    "apps.custodians",
 ]
 
 MIDDLEWARE = [
@@ -114,6 +120,12 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.b
         "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Server-side binding lets psycopg prepare the statements a command repeats on every call,
+    # which saves PostgreSQL parsing and planning them again (a large share of a transfer).
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool(
+        "DATABASE_SERVER_SIDE_BINDING", default=True
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache and jobs --------------------------------------------------------------------------
@@ -246,6 +258,28 @@ UNFOLD = {
                 ],
             },
             {
+                "title": "Governance and GCU",
+                "items": [
+                    _nav("Polls", "how_to_vote", "admin:governance_poll_changelist",
+                         "governance.view_poll"),
+                    _nav("Baskets", "pie_chart", "admin:baskets_basketasset_changelist",
+                         "baskets.view_basketasset"),
+                ],
+            },
+            {
+                "title": "Operations",
+                "items": [
+                    _nav("Workflows", "account_tree", "admin:workflows_workflowrun_changelist",
+                         "workflows.view_workflowrun"),
+                    _nav("Custodian discrepancies", "balance",
+                         "admin:custodians_custodiandiscrepancy_changelist",
+                         "custodians.view_custodiandiscrepancy"),
+                    _nav("Circuit breakers", "electrical_services",
+                         "admin:custodians_circuitbreakerstate_changelist",
+                         "custodians.view_circuitbreakerstate"),
+                ],
+            },
+            {
                 "title": "Audit trail",
                 "items": [
                     _nav("Account events", "history", "admin:accounts_accountevent_changelist",
@@ -321,6 +355,76 @@ EVENT_STORE_STATE_CACHE_SIZE = env.int("EVENT_STORE_STATE_CACHE_SIZE", default=1
 CUSTODIANS = env.list("CUSTODIANS", default=["mock_bank"])
 DEFAULT_CUSTODIAN = CUSTODIANS[0]
 
+# --- custodian connectors, workflows and scheduled jobs (apps.custodians, apps.workflows) -----
+
+# Each custodian's connector: CUSTODIAN_CONNECTORS is JSON {code: {"class": dotted path, "name",
+# "options": {...}, "webhook_secret"}}. A code without an entry gets the mock bank, but only in
+# development or when the code says "mock": production must never pay out through a mock by
+# accident. CUSTODIAN_WEBHOOK_SECRET_<CODE> overrides a webhook secret; without one (production's
+# default) that custodian's webhooks are refused, since nothing could be verified.
+_configured_connectors = env.json("CUSTODIAN_CONNECTORS", default={})
+CUSTODIAN_CONNECTORS: dict[str, dict] = {}
+for _code in CUSTODIANS:
+    if _code not in _configured_connectors and not (DEBUG or _code.startswith("mock")):
+        raise ImproperlyConfigured(f"custodian {_code!r} has no entry in CUSTODIAN_CONNECTORS")
+    _connector = {
+        "class": "apps.custodians.mock_bank.MockBank",
+        "name": _code.replace("_", " ").title(),
+        "options": {},
+        **_configured_connectors.get(_code, {}),
+    }
+    _connector["webhook_secret"] = env.str(
+        f"CUSTODIAN_WEBHOOK_SECRET_{_code.upper()}",
+        default=_connector.get("webhook_secret")
+        or (f"dev-only-webhook-secret-{_code}" if DEBUG else ""),
+    )
+    CUSTODIAN_CONNECTORS[_code] = _connector
+# Around every connector call: retries of transient failures (exponential backoff with jitter,
+# in seconds), and a circuit breaker shared by all processes (opens after `failure_threshold`
+# consecutive failures or `failure_rate` of the last `window` calls; half-open after
+# `open_seconds`; closes after `close_after` successes).
+CUSTODIAN_RETRY = {
+    "attempts": env.int("CUSTODIAN_RETRY_ATTEMPTS", default=3),
+    "base_delay": env.float("CUSTODIAN_RETRY_BASE_SECONDS", default=0.2),
+    "max_delay": env.float("CUSTODIAN_RETRY_MAX_SECONDS", default=2.0),
+}
+CUSTODIAN_CIRCUIT_BREAKER = {
+    "failure_threshold": 5,
+    "window": 10,
+    "failure_rate": 0.5,
+    "open_seconds": env.int("CUSTODIAN_CIRCUIT_OPEN_SECONDS", default=60),
+    "close_after": 2,
+}
+# A signed webhook older or newer than this is refused (a replayed capture, or a broken clock).
+CUSTODIAN_WEBHOOK_TOLERANCE_SECONDS = env.int("CUSTODIAN_WEBHOOK_TOLERANCE_SECONDS", default=300)
+# How often a workflow asks about a pending transfer (a webhook wakes it sooner), and how long
+# it waits for one to settle before it gives up and compensates.
+CUSTODIAN_POLL_SECONDS = env.int("CUSTODIAN_POLL_SECONDS", default=30)
+CUSTODIAN_SETTLEMENT_TIMEOUT_SECONDS = env.int(
+    "CUSTODIAN_SETTLEMENT_TIMEOUT_SECONDS", default=3 * 24 * 3600
+)
+
+# Workflow runtime: a worker's lease on a run (renewed before and during every step; a dead
+# worker's run is resumed once it expires); how long an unheld due run may sit before
+# resume_stale_workflows hands it out again; attempts and backoff of transient failures; how
+# long a step may keep waiting (StepPending) by default.
+WORKFLOW_LEASE_SECONDS = env.int("WORKFLOW_LEASE_SECONDS", default=120)
+WORKFLOW_STALE_AFTER_SECONDS = env.int("WORKFLOW_STALE_AFTER_SECONDS", default=60)
+WORKFLOW_RESUME_BATCH = env.int("WORKFLOW_RESUME_BATCH", default=500)
+WORKFLOW_STEP_MAX_ATTEMPTS = env.int("WORKFLOW_STEP_MAX_ATTEMPTS", default=5)
+WORKFLOW_COMPENSATION_MAX_ATTEMPTS = env.int("WORKFLOW_COMPENSATION_MAX_ATTEMPTS", default=10)
+WORKFLOW_RETRY_BASE_SECONDS = env.float("WORKFLOW_RETRY_BASE_SECONDS", default=5.0)
+WORKFLOW_RETRY_MAX_SECONDS = env.float("WORKFLOW_RETRY_MAX_SECONDS", default=900.0)
+WORKFLOW_STEP_TIMEOUT_SECONDS = env.int("WORKFLOW_STEP_TIMEOUT_SECONDS", default=24 * 3600)
+# The Celery queue that workflow runs are advanced on; empty: the default queue. Workers must
+# consume it (`celery -A finaegis worker -Q celery,<queue>`).
+WORKFLOW_QUEUE = env.str("WORKFLOW_QUEUE", default="")
+# Fault injection for chaos tests only: "<workflow type>:<step>" ends the process right after
+# that step's action, before its completion is recorded (apps.workflows.faults).
+WORKFLOW_CRASH_AFTER_STEP = env.str("WORKFLOW_CRASH_AFTER_STEP", default="")
+# Scheduled-job runs (JobRun) are kept this many days for the console.
+JOB_RUN_RETENTION_DAYS = env.int("JOB_RUN_RETENTION_DAYS", default=14)
+
 # Where exchange rates come from (refresh_exchange_rates, the hourly job), and how long a looked-up
 # rate may be served from the cache (a new rate drops the cache at once anyway).
 EXCHANGE_RATE_PROVIDER = env.str(
@@ -345,6 +449,17 @@ MAKER_CHECKER_THRESHOLD_USD = env.int("MAKER_CHECKER_THRESHOLD_USD", default=1_0
 
 # Idempotency-Key responses are kept at least this long (API.md: at least 24 hours).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+
+# --- governance and the GCU basket -----------------------------------------------------------
+
+# Votes are signed with HMAC-SHA256 under this key; empty (the default) derives one from
+# EVENT_HASH_KEY under its own label (apps.governance.signing). Changing it makes the stored
+# signatures fail verification.
+GOVERNANCE_VOTE_SIGNING_KEY = env.str("GOVERNANCE_VOTE_SIGNING_KEY", default="")
+# The monthly composition vote of a basket (opened on the 20th, applied on the 1st): the voting
+# power strategy and the participation (percent of the eligible power) its result needs.
+BASKET_VOTE_STRATEGY = env.str("BASKET_VOTE_STRATEGY", default="gcu_weighted")
+BASKET_VOTE_REQUIRED_PARTICIPATION = env.str("BASKET_VOTE_REQUIRED_PARTICIPATION", default="10")
 
 # --- security behind a proxy -----------------------------------------------------------------
 

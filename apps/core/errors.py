@@ -144,3 +144,59 @@ class MovementAlreadyDecided(DomainError):
 class TransferNotReversible(DomainError):
     code = "TRANSFER_NOT_REVERSIBLE"
     default_message = "The transfer cannot be reversed."
+
+
+# --- governance (API.md) ---------------------------------------------------------------------
+
+
+class PollNotActive(DomainError):
+    code = "POLL_NOT_ACTIVE"
+    default_message = "The poll is not open for voting."
+
+
+class AlreadyVoted(DomainError):
+    code = "ALREADY_VOTED"
+    default_message = "You have already voted in this poll."
+
+
+class NoVotingPower(DomainError):
+    code = "NO_VOTING_POWER"
+    default_message = "You have no voting power in this poll."
+
+
+class InvalidOptions(DomainError):
+    code = "INVALID_OPTIONS"
+    default_message = "The selected options are not a valid ballot for this poll."
+
+
+# --- baskets and bank allocation -------------------------------------------------------------
+
+
+class BasketInactive(DomainError):
+    code = "BASKET_INACTIVE"
+    default_message = "The basket is not active."
+
+
+class BasketNotDynamic(DomainError):
+    code = "BASKET_NOT_DYNAMIC"
+    default_message = "Only a dynamic basket can be rebalanced or change its composition."
+
+
+class BasketValueNotPositive(DomainError):
+    code = "BASKET_VALUE_NOT_POSITIVE"
+    default_message = "The basket has no value above zero; it cannot be rebalanced."
+
+
+class InvalidComposition(DomainError):
+    code = "INVALID_COMPOSITION"
+    default_message = "The basket composition breaks its rules (weights, bounds, sum of 100)."
+
+
+class InvalidBankAllocation(DomainError):
+    code = "INVALID_BANK_ALLOCATION"
+    default_message = "The bank allocation is invalid."
+
+
+class PrimaryBankRequired(DomainError):
+    code = "PRIMARY_BANK_REQUIRED"
+    default_message = "The primary bank cannot be removed from the allocation."

@@ -47,6 +47,10 @@ def event(name: str, *, version: int = 1) -> Callable[[E], E]:
     def register(cls: E) -> E:
         if name in _registry and _registry[name].__qualname__ != cls.__qualname__:
             raise ImproperlyConfigured(f"event name {name!r} is registered twice")
+        reserved = {"event_type", "event_version"} & set(getattr(cls, "__annotations__", {}))
+        if reserved:
+            # A field of that name would silently replace the stored name or schema version.
+            raise ImproperlyConfigured(f"{name}: {', '.join(sorted(reserved))} is reserved")
         data_cls = dataclasses.dataclass(frozen=True)(cls)
         data_cls.event_type = name
         data_cls.event_version = version

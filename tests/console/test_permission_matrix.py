@@ -68,6 +68,24 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("assets.ExchangeRate", "deactivate_rates"): _ADMINISTRATORS,
     ("assets.ExchangeRate", "add_manual_rate"): _ADMINISTRATORS,  # unfold actions_list
     ("assets.ExchangeRate", "refresh_rates"): _ADMINISTRATORS,  # unfold actions_list
+    # Governance: administrators run polls; compliance and administrators verify signatures.
+    ("governance.Poll", "new_poll"): _ADMINISTRATORS,
+    ("governance.Poll", "activate"): _ADMINISTRATORS,
+    ("governance.Poll", "close"): _ADMINISTRATORS,
+    ("governance.Poll", "cancel"): _ADMINISTRATORS,
+    ("governance.Poll", "verify_signatures"): {COMPLIANCE, ADMINISTRATOR, SUPERUSER},
+    ("governance.Vote", "verify_signatures"): {COMPLIANCE, ADMINISTRATOR, SUPERUSER},
+    # The GCU basket: administrators.
+    ("baskets.BasketAsset", "rebalance"): _ADMINISTRATORS,
+    ("baskets.BasketAsset", "record_value"): _ADMINISTRATORS,
+    ("baskets.BasketAsset", "activate"): _ADMINISTRATORS,
+    ("baskets.BasketAsset", "deactivate"): _ADMINISTRATORS,
+    # Workflows and custodians: operators and administrators run them; compliance resolves
+    # discrepancies found by reconciliation.
+    ("workflows.WorkflowRun", "retry"): _CHECKERS,
+    ("workflows.WorkflowRun", "compensate"): _CHECKERS,
+    ("custodians.CircuitBreakerState", "reset"): _CHECKERS,
+    ("custodians.CustodianDiscrepancy", "resolve"): {COMPLIANCE, ADMINISTRATOR, SUPERUSER},
     # Housekeeping of third-party apps: no staff role has their permissions.
     ("django_celery_beat.PeriodicTask", "enable_tasks"): {SUPERUSER},
     ("django_celery_beat.PeriodicTask", "disable_tasks"): {SUPERUSER},
@@ -108,6 +126,10 @@ FORM_FIELDS: dict[str, dict[str, str]] = {
     "reject": {"reason": "no"},
     "delete_selected": {"post": "yes"},
     "add_manual_rate": {"from_code": "EUR", "to_code": "USD", "rate": "2.5"},
+    "retry": {"confirm": "on"},
+    "reset": {"confirm": "on"},
+    "compensate": {"reason": "custodian refused"},
+    "resolve": {"note": "explained by the bank"},
 }
 
 
