@@ -14,6 +14,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	test -f .env || printf '# Development settings (not for production; see README)\nDEBUG=1\n' > .env
 	touch $@
 
 install: $(BIN)/.installed

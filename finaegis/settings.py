@@ -17,6 +17,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
+# A development machine keeps its settings in .env (`make install` writes DEBUG=1 there); the
+# environment wins over the file, and production, without the file, gets the strict defaults.
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEV_SECRET_KEY = "dev-only-secret-key-do-not-use-in-production"
 DEV_EVENT_HASH_KEY = "dev-only-event-hash-key-do-not-use-in-production"

@@ -196,20 +196,27 @@ def _settlement_uuid(custodian: str | None) -> uuid.UUID:
 
 
 @store.command
-def _deposit_command(
-    account_uuid: uuid.UUID, amount: int, asset_code: str, reference: str, custodian: str | None
+def _settlement_command(
+    kind: str,
+    account_uuid: uuid.UUID,
+    amount: int,
+    asset_code: str,
+    reference: str,
+    custodian: str | None,
 ) -> TransferView:
+    """A deposit (settlement -> account) or a withdrawal (account -> settlement)."""
     amount = _check_amount(amount)
     asset = asset_get_active(asset_code).code
     settlement, account = load_accounts(_settlement_uuid(custodian), account_uuid)
+    source, target = (settlement, account) if kind == "deposit" else (account, settlement)
     entry = Transfer(uuid.uuid4())
-    account.credit(Posting(asset, amount, entry.uuid, "deposit", settlement.uuid, reference))
-    settlement.debit(Posting(asset, amount, entry.uuid, "deposit", account.uuid, reference))
+    source.debit(Posting(asset, amount, entry.uuid, kind, target.uuid, reference))
+    target.credit(Posting(asset, amount, entry.uuid, kind, source.uuid, reference))
     _record_entry(
         entry,
-        kind="deposit",
-        source=settlement,
-        target=account,
+        kind=kind,
+        source=source,
+        target=target,
         from_asset=asset,
         to_asset=asset,
         amount=amount,
@@ -219,6 +226,31 @@ def _deposit_command(
     )
     store.save(settlement, account, entry)
     return TransferView.objects.get(uuid=entry.uuid)
+
+
+def _settlement_movement(
+    kind: str,
+    account_uuid: uuid.UUID,
+    amount: int,
+    asset_code: str,
+    reference: str,
+    custodian: str | None,
+    idempotency_key: str | None,
+) -> TransferView:
+    reference = _check_reference(reference)
+    request = {
+        "op": kind,
+        "account": str(account_uuid),
+        "amount": str(amount),
+        "asset": asset_code,
+        "reference": reference,
+        "custodian": custodian or "",
+    }
+    return _once(
+        idempotency_key,
+        request,
+        lambda: _settlement_command(kind, account_uuid, amount, asset_code, reference, custodian),
+    )
 
 
 def deposit_create(
@@ -231,46 +263,9 @@ def deposit_create(
     idempotency_key: str | None = None,
 ) -> TransferView:
     """Money arrived at the custodian for this account: credit it against the settlement account."""
-    reference = _check_reference(reference)
-    request = {
-        "op": "deposit",
-        "account": str(account_uuid),
-        "amount": str(amount),
-        "asset": asset_code,
-        "reference": reference,
-        "custodian": custodian or "",
-    }
-    return _once(
-        idempotency_key,
-        request,
-        lambda: _deposit_command(account_uuid, amount, asset_code, reference, custodian),
+    return _settlement_movement(
+        "deposit", account_uuid, amount, asset_code, reference, custodian, idempotency_key
     )
-
-
-@store.command
-def _withdrawal_command(
-    account_uuid: uuid.UUID, amount: int, asset_code: str, reference: str, custodian: str | None
-) -> TransferView:
-    amount = _check_amount(amount)
-    asset = asset_get_active(asset_code).code
-    settlement, account = load_accounts(_settlement_uuid(custodian), account_uuid)
-    entry = Transfer(uuid.uuid4())
-    account.debit(Posting(asset, amount, entry.uuid, "withdrawal", settlement.uuid, reference))
-    settlement.credit(Posting(asset, amount, entry.uuid, "withdrawal", account.uuid, reference))
-    _record_entry(
-        entry,
-        kind="withdrawal",
-        source=account,
-        target=settlement,
-        from_asset=asset,
-        to_asset=asset,
-        amount=amount,
-        to_amount=amount,
-        rate=None,
-        reference=reference,
-    )
-    store.save(settlement, account, entry)
-    return TransferView.objects.get(uuid=entry.uuid)
 
 
 def withdrawal_create(
@@ -283,19 +278,8 @@ def withdrawal_create(
     idempotency_key: str | None = None,
 ) -> TransferView:
     """Pay money out through the custodian: debit the account against the settlement account."""
-    reference = _check_reference(reference)
-    request = {
-        "op": "withdrawal",
-        "account": str(account_uuid),
-        "amount": str(amount),
-        "asset": asset_code,
-        "reference": reference,
-        "custodian": custodian or "",
-    }
-    return _once(
-        idempotency_key,
-        request,
-        lambda: _withdrawal_command(account_uuid, amount, asset_code, reference, custodian),
+    return _settlement_movement(
+        "withdrawal", account_uuid, amount, asset_code, reference, custodian, idempotency_key
     )
 
 
@@ -468,8 +452,7 @@ def _needs_second_pair_of_eyes(amount: int, asset_code: str) -> bool:
 def _book_movement(
     kind: str, account_uuid: uuid.UUID, asset_code: str, amount: int, reference: str
 ) -> TransferView:
-    command = _deposit_command if kind == "deposit" else _withdrawal_command
-    return command(account_uuid, amount, asset_code, reference, None)
+    return _settlement_command(kind, account_uuid, amount, asset_code, reference, None)
 
 
 @store.command

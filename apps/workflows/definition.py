@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -87,7 +88,7 @@ class Step:
         return self.compensation is not None
 
 
-class Workflow:
+class Workflow(ABC):
     """Base of a workflow type; subclasses set `type` and implement `steps`."""
 
     type: ClassVar[str]
@@ -96,8 +97,9 @@ class Workflow:
         """Check and normalise the input before a run starts (raise InvalidInput)."""
         return input
 
+    @abstractmethod
     def steps(self, input: dict[str, Any]) -> list[Step]:
-        raise NotImplementedError
+        """The steps of a run with this input, in order."""
 
     def plan(self, input: dict[str, Any]) -> list[dict[str, Any]]:
         return [{"name": s.name, "compensable": s.compensable} for s in self.steps(input)]
