@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import F
+from collections import defaultdict
 
 from apps.accounts.events import (
     AccountClosed,
@@ -13,6 +13,7 @@ from apps.accounts.events import (
     MoneySubtracted,
 )
 from apps.accounts.models import Account, AccountBalance, Turnover
+from apps.core import sql
 from apps.core.projection import EventRecord, Projector
 
 accounts_projector = Projector("accounts", read_models=(Turnover, AccountBalance, Account))
@@ -53,33 +54,48 @@ def _closed(evt: AccountClosed, record: EventRecord) -> None:
     _touch(record, closed=True)
 
 
-@accounts_projector.on(MoneyAdded, MoneySubtracted)
-def _moved(evt: MoneyAdded | MoneySubtracted, record: EventRecord) -> None:
-    account_uuid, version = record.aggregate_uuid, record.aggregate_version
-    updated = AccountBalance.objects.filter(
-        account_id=account_uuid, asset_code=evt.asset_code
-    ).update(balance=evt.balance_after, version=version)
-    if not updated:
-        AccountBalance.objects.create(
-            account_id=account_uuid,
-            asset_code=evt.asset_code,
-            balance=evt.balance_after,
-            version=version,
-        )
-    credit, debit = (evt.amount, 0) if isinstance(evt, MoneyAdded) else (0, evt.amount)
-    day = record.created_at.date()
-    updated = Turnover.objects.filter(
-        account_id=account_uuid, asset_code=evt.asset_code, day=day
-    ).update(credit=F("credit") + credit, debit=F("debit") + debit, count=F("count") + 1)
-    if not updated:
-        Turnover.objects.create(
-            account_id=account_uuid,
-            asset_code=evt.asset_code,
-            day=day,
-            credit=credit,
-            debit=debit,
-            count=1,
-        )
-    if evt.balance_after < 0:
+@accounts_projector.on_batch(MoneyAdded, MoneySubtracted)
+def _moved(moves: list[tuple[MoneyAdded | MoneySubtracted, EventRecord]]) -> None:
+    balances: dict[tuple, tuple[int, int]] = {}
+    turnovers: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
+    overdrawn = set()
+    for evt, record in moves:
+        key = (record.aggregate_uuid, evt.asset_code)
+        balances[key] = (evt.balance_after, record.aggregate_version)  # the run is in order
+        day_total = turnovers[(*key, record.created_at.date())]
+        day_total[0 if isinstance(evt, MoneyAdded) else 1] += evt.amount
+        day_total[2] += 1
+        if evt.balance_after < 0:
+            overdrawn.add(record.aggregate_uuid)
+    _upsert_balances(sorted(balances.items()))
+    _add_turnovers(sorted(turnovers.items()))
+    if overdrawn:
         # Only a staff-forced reversal can do this to a customer account.
-        Account.objects.filter(uuid=account_uuid, kind=Account.Kind.CUSTOMER).update(flagged=True)
+        Account.objects.filter(uuid__in=overdrawn, kind=Account.Kind.CUSTOMER).update(flagged=True)
+
+
+def _upsert_balances(balances: list[tuple[tuple, tuple[int, int]]]) -> None:
+    balance, version = sql.column(AccountBalance, "balance"), sql.column(AccountBalance, "version")
+    keys = f"{sql.column(AccountBalance, 'account')}, {sql.column(AccountBalance, 'asset_code')}"
+    sql.insert_rows(
+        AccountBalance,
+        ("account", "asset_code", "balance", "version"),
+        [(*key, *value) for key, value in balances],
+        on_conflict=f"ON CONFLICT ({keys}) DO UPDATE SET {balance} = excluded.{balance}, "
+        f"{version} = excluded.{version}",
+    )
+
+
+def _add_turnovers(turnovers: list[tuple[tuple, list[int]]]) -> None:
+    names = ("account", "asset_code", "day", "credit", "debit", "count")
+    keys = ", ".join(sql.column(Turnover, name) for name in names[:3])
+    totals = ", ".join(
+        f"{c} = {sql.table(Turnover)}.{c} + excluded.{c}"
+        for c in (sql.column(Turnover, name) for name in names[3:])
+    )
+    sql.insert_rows(
+        Turnover,
+        names,
+        [(*key, *value) for key, value in turnovers],
+        on_conflict=f"ON CONFLICT ({keys}) DO UPDATE SET {totals}",
+    )

@@ -40,10 +40,11 @@ def rebuild_projections(app_label: str, *, batch_size: int = 5000) -> int:
             )
             if not batch:
                 return replayed
-            for row_id, agg_uuid, version, event_type, event_version, data, meta, created in batch:
-                evt = decode(event_type, event_version, data)
-                record = EventRecord(row_id, agg_uuid, version, created, meta)
-                for projector in projectors:
-                    projector.project(evt, record)
+            pairs = [
+                (decode(event_type, event_version, data), EventRecord(*position, created, meta))
+                for *position, event_type, event_version, data, meta, created in batch
+            ]
+            for projector in projectors:
+                projector.project_all(pairs)
             replayed += len(batch)
             last_id = batch[-1][0]

@@ -10,6 +10,7 @@ transaction, schedules the reactors for after commit and takes snapshots every N
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import functools
 import random
 import threading
@@ -17,19 +18,20 @@ import time
 import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models.functions import Now
+from django.utils import timezone
 
+from apps.core import sql
 from apps.core.aggregates import AggregateRoot
 from apps.core.context import current_metadata
 from apps.core.errors import AggregateNotFound, ConcurrencyError
 from apps.core.events import DomainEvent, decode, encode
 from apps.core.hashing import chain_hash
-from apps.core.models import AggregateStream, Snapshot, StoredEvent, event_model_for
-from apps.core.projection import EventRecord, project, schedule_reactors
+from apps.core.models import AggregateStream, Snapshot, event_model_for
+from apps.core.projection import EventRecord, project_all, schedule_reactors
 
 A = TypeVar("A", bound=AggregateRoot)
 P = ParamSpec("P")
@@ -52,11 +54,17 @@ def _require_transaction() -> None:
         raise TransactionRequired("the event store writes only inside a command's transaction")
 
 
-def _stream_heads(uuids: list[uuid.UUID], lock: bool) -> dict[uuid.UUID, AggregateStream]:
-    streams = AggregateStream.objects.filter(uuid__in=uuids).order_by("uuid")
-    if lock:
-        streams = streams.select_for_update()
-    return {stream.uuid: stream for stream in streams}
+class StreamHead(NamedTuple):
+    uuid: uuid.UUID
+    aggregate_type: str
+    version: int
+    last_hash: str
+
+
+def _stream_heads(uuids: list[uuid.UUID], lock: bool) -> dict[uuid.UUID, StreamHead]:
+    with sql.pipelined():  # sends BEGIN and the SELECT together
+        rows = sql.select_in(AggregateStream, StreamHead._fields, "uuid", uuids, lock=lock)
+    return {row[0]: StreamHead(*row) for row in rows}
 
 
 class _StateCache:
@@ -73,7 +81,7 @@ class _StateCache:
         self._states: OrderedDict[uuid.UUID, tuple[int, str, dict[str, Any]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, stream: AggregateStream) -> dict[str, Any] | None:
+    def get(self, stream: StreamHead) -> dict[str, Any] | None:
         with self._lock:
             entry = self._states.get(stream.uuid)
         if entry is None or entry[:2] != (stream.version, stream.last_hash):
@@ -96,7 +104,7 @@ class _StateCache:
 state_cache = _StateCache()
 
 
-def _restore(cls: type[A], stream: AggregateStream) -> A:
+def _restore(cls: type[A], stream: StreamHead) -> A:
     aggregate = cls(stream.uuid)
     cached = state_cache.get(stream)
     if cached is not None:
@@ -148,28 +156,50 @@ def load_one(cls: type[A], aggregate_uuid: uuid.UUID, *, lock: bool = True) -> A
     return load(cls, aggregate_uuid, lock=lock)[0]
 
 
-def _advance_stream(aggregate: AggregateRoot, version: int, last_hash: str) -> None:
-    if aggregate._is_new:
+_STREAM_COLUMNS = ("uuid", "aggregate_type", "version", "last_hash", "updated_at")
+_EVENT_COLUMNS = (
+    "aggregate_uuid",
+    "aggregate_version",
+    "event_type",
+    "event_version",
+    "event_data",
+    "meta_data",
+    "hash",
+    "created_at",
+)
+
+
+def _advance_streams(heads: dict[AggregateRoot, str], at: dt.datetime) -> None:
+    """Move every stream head to its aggregate's new version and last hash; a new stream that
+    exists already means another writer won, and the command is retried."""
+    new = [a for a in heads if a._is_new]
+    moved = [a for a in heads if not a._is_new]
+    if new:
         try:
-            AggregateStream.objects.create(
-                uuid=aggregate.uuid,
-                aggregate_type=aggregate.aggregate_type,
-                version=version,
-                last_hash=last_hash,
+            sql.insert_rows(
+                AggregateStream,
+                _STREAM_COLUMNS,
+                [(a.uuid, a.aggregate_type, a.version, heads[a], at) for a in new],
             )
         except IntegrityError as exc:
-            raise ConcurrencyError(f"{aggregate.uuid} already exists") from exc
-        return
-    moved = AggregateStream.objects.filter(
-        uuid=aggregate.uuid, version=aggregate._persisted_version
-    ).update(version=version, last_hash=last_hash, updated_at=Now())
-    if moved != 1:
-        raise ConcurrencyError(f"{aggregate.uuid} moved past v{aggregate._persisted_version}")
+            raise ConcurrencyError(f"one of {[str(a.uuid) for a in new]} exists") from exc
+    # The version condition cannot be checked here (saves are pipelined, so the count is not
+    # known yet), nor need it be: the heads are locked since `load`, and were one not, the
+    # events' unique (uuid, version) makes `_append` fail for whoever comes second.
+    sql.update_each(
+        AggregateStream,
+        ("version", "last_hash", "updated_at"),
+        ("uuid", "version"),
+        [(a.version, heads[a], at, a.uuid, a._persisted_version) for a in moved],
+    )
 
 
-def _event_rows(aggregate: AggregateRoot, meta: dict[str, Any]) -> tuple[list[StoredEvent], str]:
-    model = event_model_for(aggregate.app_label)
-    rows, previous, version = [], aggregate._last_hash, aggregate._persisted_version
+def _chain(
+    aggregate: AggregateRoot, meta: dict[str, Any], at: dt.datetime
+) -> tuple[list[tuple[DomainEvent, tuple]], str]:
+    """Each pending event with its row (in `_EVENT_COLUMNS` order), linked into the aggregate's
+    hash chain, and the chain's new last link."""
+    pending, previous, version = [], aggregate._last_hash, aggregate._persisted_version
     for evt in aggregate.pending_events:
         version += 1
         data = encode(evt)
@@ -182,29 +212,17 @@ def _event_rows(aggregate: AggregateRoot, meta: dict[str, Any]) -> tuple[list[St
             event_version=evt.event_version,
             meta=meta,
         )
-        rows.append(
-            model(
-                aggregate_uuid=aggregate.uuid,
-                aggregate_version=version,
-                event_type=evt.event_type,
-                event_version=evt.event_version,
-                event_data=data,
-                meta_data=meta,
-                hash=previous,
-            )
-        )
-    return rows, previous
+        row = (aggregate.uuid, version, evt.event_type, evt.event_version, data, meta, previous, at)
+        pending.append((evt, row))
+    return pending, previous
 
 
-def _insert(rows: list[StoredEvent]) -> None:
-    by_model: dict[type[StoredEvent], list[StoredEvent]] = defaultdict(list)
-    for row in rows:
-        by_model[type(row)].append(row)
-    for model, model_rows in by_model.items():
-        try:
-            model.objects.bulk_create(model_rows)
-        except IntegrityError as exc:
-            raise ConcurrencyError(f"a version of {model._meta.db_table} was taken") from exc
+def _append(app_label: str, rows: list[tuple]) -> list[int]:
+    """Insert one app's event rows in one statement; returns their ids in order."""
+    try:
+        return sql.insert_rows(event_model_for(app_label), _EVENT_COLUMNS, rows, returning="id")
+    except IntegrityError as exc:
+        raise ConcurrencyError(f"a version of the {app_label} events was taken") from exc
 
 
 def _snapshot_if_due(aggregate: AggregateRoot) -> None:
@@ -221,29 +239,35 @@ def _snapshot_if_due(aggregate: AggregateRoot) -> None:
 
 
 def save(*aggregates: AggregateRoot) -> list[tuple[DomainEvent, EventRecord]]:
-    """Persist the pending events of the aggregates; returns each event with its stored record."""
+    """Persist the pending events of the aggregates; returns each event with its stored record.
+
+    Set-wise: one statement for the stream heads, one per event table, and the projectors get
+    each app's events together, so a transfer costs a handful of statements whatever it touches.
+    """
     _require_transaction()
     meta = current_metadata()
+    at = timezone.now()
     changed = sorted((a for a in aggregates if a.pending_events), key=lambda a: a.uuid)
-    rows: list[StoredEvent] = []
-    events: list[DomainEvent] = []
-    last_hashes: list[str] = []
+    by_app: dict[str, list[tuple[DomainEvent, tuple]]] = defaultdict(list)
+    heads: dict[AggregateRoot, str] = {}
     for aggregate in changed:
-        aggregate_rows, last_hash = _event_rows(aggregate, meta)
-        _advance_stream(aggregate, aggregate.version, last_hash)
-        rows.extend(aggregate_rows)
-        events.extend(aggregate.pending_events)
-        last_hashes.append(last_hash)
-    _insert(rows)
+        pending, heads[aggregate] = _chain(aggregate, meta, at)
+        by_app[aggregate.app_label].extend(pending)
+    with sql.pipelined():
+        _advance_streams(heads, at)
+        ids_by_app = {app: _append(app, [row for _, row in rows]) for app, rows in by_app.items()}
     stored = []
-    for evt, row in zip(events, rows, strict=True):
-        record = EventRecord(
-            row.id, row.aggregate_uuid, row.aggregate_version, row.created_at, row.meta_data
-        )
-        project(row._meta.app_label, evt, record)
+    for app_label, pending in by_app.items():
+        ids = ids_by_app[app_label]
+        pairs = [
+            (evt, EventRecord(row_id, row[0], row[1], at, meta))
+            for (evt, row), row_id in zip(pending, ids, strict=True)
+        ]
+        project_all(app_label, pairs)
+        stored.extend(pairs)
+    for evt, record in stored:
         schedule_reactors(evt, record)
-        stored.append((evt, record))
-    for aggregate, last_hash in zip(changed, last_hashes, strict=True):
+    for aggregate, last_hash in heads.items():
         _snapshot_if_due(aggregate)
         aggregate.mark_persisted(last_hash)
         _cache_after_commit(aggregate)

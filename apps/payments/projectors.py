@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Context, Decimal
+
+from django.db import router
+
+from apps.core import sql
 from apps.core.projection import EventRecord, Projector
 from apps.payments.events import (
     MovementApproved,
@@ -15,9 +20,17 @@ from apps.payments.models import MovementRequest, Transfer
 payments_projector = Projector("payments", read_models=(MovementRequest, Transfer))
 
 
-@payments_projector.on(TransferCompleted)
-def _completed(evt: TransferCompleted, record: EventRecord) -> None:
-    Transfer.objects.create(
+_RATE_PLACES = Decimal(10) ** -Transfer._meta.get_field("rate").decimal_places
+
+
+def completed_transfer(evt: TransferCompleted, record: EventRecord) -> Transfer:
+    """The read-model row of a completed transfer, exactly as the projector stores it.
+
+    The service hands this to its caller instead of reading the row back, which would cost a
+    query per transfer; the rate is rounded to the column's places as the database would.
+    """
+    rate = None if evt.rate is None else evt.rate.quantize(_RATE_PLACES, context=Context(prec=60))
+    transfer = Transfer(
         uuid=record.aggregate_uuid,
         kind=evt.kind,
         status=Transfer.Status.COMPLETED,
@@ -27,11 +40,19 @@ def _completed(evt: TransferCompleted, record: EventRecord) -> None:
         to_asset=evt.to_asset,
         amount=evt.amount,
         to_amount=evt.to_amount,
-        rate=evt.rate,
+        rate=rate,
         reference=evt.reference,
         actor=evt.actor,
         created_at=record.created_at,
     )
+    transfer._state.adding = False  # it is (or is about to be) in the table
+    transfer._state.db = router.db_for_write(Transfer)
+    return transfer
+
+
+@payments_projector.on_batch(TransferCompleted)
+def _completed(completions: list[tuple[TransferCompleted, EventRecord]]) -> None:
+    sql.insert_models([completed_transfer(*pair) for pair in completions])
 
 
 @payments_projector.on(TransferReversed)

@@ -38,10 +38,14 @@ from apps.core.errors import (
     SourceAccountFrozen,
     TransferNotReversible,
 )
+from apps.core.events import DomainEvent
 from apps.core.idempotency import ReplayedDomainError, request_fingerprint, run_idempotent
+from apps.core.projection import EventRecord
 from apps.payments.aggregates import MovementRequest, Transfer
+from apps.payments.events import TransferCompleted
 from apps.payments.models import MovementRequest as MovementRequestView
 from apps.payments.models import Transfer as TransferView
+from apps.payments.projectors import completed_transfer
 
 MAX_REFERENCE_LENGTH = 255
 
@@ -111,6 +115,11 @@ def _converted(amount: int, from_asset: str, to_asset: str) -> tuple[int, Decima
     return conversion.converted_amount, conversion.rate
 
 
+def _saved_entry(stored: list[tuple[DomainEvent, EventRecord]]) -> TransferView:
+    """The read model of the entry a command just saved, as projected (no query)."""
+    return next(completed_transfer(e, r) for e, r in stored if isinstance(e, TransferCompleted))
+
+
 # --- transfers -------------------------------------------------------------------------------
 
 
@@ -160,8 +169,7 @@ def _execute_transfer(req: TransferRequest) -> TransferView:
         rate=rate,
         reference=reference,
     )
-    store.save(source, target, *fx, entry)
-    return TransferView.objects.get(uuid=entry.uuid)
+    return _saved_entry(store.save(source, target, *fx, entry))
 
 
 @store.command
@@ -224,8 +232,7 @@ def _settlement_command(
         rate=None,
         reference=reference,
     )
-    store.save(settlement, account, entry)
-    return TransferView.objects.get(uuid=entry.uuid)
+    return _saved_entry(store.save(settlement, account, entry))
 
 
 def _settlement_movement(
@@ -311,8 +318,7 @@ def _conversion_command(
         rate=rate,
         reference="",
     )
-    store.save(account, fx, entry)
-    return TransferView.objects.get(uuid=entry.uuid)
+    return _saved_entry(store.save(account, fx, entry))
 
 
 def conversion_create(
