@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 
@@ -48,6 +48,7 @@ from apps.payments.models import Transfer as TransferView
 from apps.payments.projectors import completed_transfer
 
 MAX_REFERENCE_LENGTH = 255
+R = TypeVar("R")
 
 
 def _check_amount(amount: Any) -> int:
@@ -115,9 +116,18 @@ def _converted(amount: int, from_asset: str, to_asset: str) -> tuple[int, Decima
     return conversion.converted_amount, conversion.rate
 
 
+def _saved_entries(stored: list[tuple[DomainEvent, EventRecord]]) -> dict[uuid.UUID, TransferView]:
+    """The read models of the entries a command just saved, as projected (no query), by uuid."""
+    return {
+        record.aggregate_uuid: completed_transfer(evt, record)
+        for evt, record in stored
+        if isinstance(evt, TransferCompleted)
+    }
+
+
 def _saved_entry(stored: list[tuple[DomainEvent, EventRecord]]) -> TransferView:
-    """The read model of the entry a command just saved, as projected (no query)."""
-    return next(completed_transfer(e, r) for e, r in stored if isinstance(e, TransferCompleted))
+    (view,) = _saved_entries(stored).values()
+    return view
 
 
 # --- transfers -------------------------------------------------------------------------------
@@ -133,21 +143,46 @@ class TransferRequest:
     reference: str = ""
 
 
-def _execute_transfer(req: TransferRequest) -> TransferView:
+@dataclass(frozen=True)
+class _CheckedTransfer:
+    """A transfer request whose amount, reference and assets have been checked."""
+
+    req: TransferRequest
+    amount: int
+    reference: str
+    from_asset: str
+    to_asset: str
+
+    @property
+    def cross(self) -> bool:
+        return self.to_asset != self.from_asset
+
+    @property
+    def accounts(self) -> list[uuid.UUID]:
+        fx = [system_account_uuid(FX_POSITION)] if self.cross else []
+        return [self.req.from_account, self.req.to_account, *fx]
+
+
+def _check_transfer(req: TransferRequest) -> _CheckedTransfer:
     amount = _check_amount(req.amount)
     reference = _check_reference(req.reference)
     if req.from_account == req.to_account:
         raise SameAccount(details={"account": str(req.from_account)})
     from_asset = asset_get_active(req.asset_code).code
     to_asset = asset_get_active(req.to_asset_code).code if req.to_asset_code else from_asset
-    cross = to_asset != from_asset
-    fx_uuid = system_account_uuid(FX_POSITION)
-    uuids = [req.from_account, req.to_account, *([fx_uuid] if cross else [])]
-    source, target, *fx = load_accounts(*uuids)
+    return _CheckedTransfer(req, amount, reference, from_asset, to_asset)
+
+
+def _post_transfer(checked: _CheckedTransfer, accounts: dict[uuid.UUID, Account]) -> Transfer:
+    """Record the transfer's postings on the loaded (and locked) accounts; returns the entry."""
+    amount, reference = checked.amount, checked.reference
+    from_asset, to_asset = checked.from_asset, checked.to_asset
+    source, target, *fx = (accounts[u] for u in checked.accounts)
     if source.frozen:
         raise SourceAccountFrozen(details={"account": str(source.uuid)})
     if target.frozen:
         raise DestinationAccountFrozen(details={"account": str(target.uuid)})
+    cross = checked.cross
     to_amount, rate = _converted(amount, from_asset, to_asset) if cross else (amount, None)
     entry = Transfer(uuid.uuid4())
     source.debit(Posting(from_asset, amount, entry.uuid, "transfer", target.uuid, reference, rate))
@@ -169,12 +204,20 @@ def _execute_transfer(req: TransferRequest) -> TransferView:
         rate=rate,
         reference=reference,
     )
-    return _saved_entry(store.save(source, target, *fx, entry))
+    return entry
+
+
+def _load_by_uuid(uuids: set[uuid.UUID]) -> dict[uuid.UUID, Account]:
+    ordered = sorted(uuids)
+    return dict(zip(ordered, load_accounts(*ordered), strict=True))
 
 
 @store.command
 def _transfer_command(req: TransferRequest) -> TransferView:
-    return _execute_transfer(req)
+    checked = _check_transfer(req)
+    accounts = _load_by_uuid(set(checked.accounts))
+    entry = _post_transfer(checked, accounts)
+    return _saved_entry(store.save(*accounts.values(), entry))
 
 
 def transfer_create(
@@ -406,17 +449,25 @@ class BulkItemResult:
 
 @store.command
 def _bulk_atomic(requests: list[TransferRequest]) -> list[BulkItemResult]:
-    # Lock every account of the batch up front, in uuid order, so two batches can't deadlock.
-    involved = {u for r in requests for u in (r.from_account, r.to_account)}
-    load_accounts(*involved)
-    results = []
-    for index, req in enumerate(requests):
-        try:
-            results.append(BulkItemResult(index, "completed", _execute_transfer(req)))
-        except DomainError as exc:
-            exc.details = {"index": index, **exc.details}
-            raise
-    return results
+    """All transfers in one transaction, saved together: one statement per table for the batch.
+
+    Every account of the batch is locked up front, in uuid order, so two batches can't deadlock;
+    each item is posted on the in-memory accounts, so later items see earlier items' balances.
+    """
+    checked = [_indexed(index, _check_transfer, req) for index, req in enumerate(requests)]
+    accounts = _load_by_uuid({u for c in checked for u in c.accounts})
+    entries = [_indexed(index, _post_transfer, c, accounts) for index, c in enumerate(checked)]
+    views = _saved_entries(store.save(*accounts.values(), *entries))
+    return [BulkItemResult(i, "completed", views[e.uuid]) for i, e in enumerate(entries)]
+
+
+def _indexed(index: int, fn: Callable[..., R], *args: Any) -> R:
+    """Call fn; a domain error names the item of the batch it is about."""
+    try:
+        return fn(*args)
+    except DomainError as exc:
+        exc.details = {"index": index, **exc.details}
+        raise
 
 
 def transfer_bulk_create(*, transfers: list[TransferRequest], atomic: bool) -> list[BulkItemResult]:

@@ -231,6 +231,34 @@ def test_atomic_bulk_is_all_or_nothing(open_account):
     assert balances_by_asset(b.uuid) == {}
 
 
+def test_an_atomic_bulk_saved_together_books_every_item_in_order(open_account):
+    a = open_account("A", funded={"USD": 1_000})
+    b, c = open_account("B"), open_account("C")
+    batch = [
+        *(TransferRequest(a.uuid, b.uuid, 10, "USD", reference=f"ab-{n}") for n in range(40)),
+        *(TransferRequest(b.uuid, c.uuid, 5, "USD") for _ in range(30)),
+        TransferRequest(c.uuid, a.uuid, 150, "USD", to_asset_code="EUR"),
+    ]
+    results = transfer_bulk_create(transfers=batch, atomic=True)
+    assert [r.index for r in results] == list(range(len(batch)))
+    assert [r.transfer.reference for r in results[:3]] == ["ab-0", "ab-1", "ab-2"]
+    assert results[-1].transfer.to_asset == "EUR"
+    assert balances_by_asset(b.uuid) == {"USD": 400 - 150}
+    assert balances_by_asset(c.uuid) == {"USD": 0}
+    assert balances_by_asset(a.uuid)["USD"] == 600
+    assert balances_by_asset(a.uuid)["EUR"] == results[-1].transfer.to_amount
+    b_history = account_history(b.uuid, limit=100)
+    assert len(b_history) == 70
+    # Newest first; each posting's balance_after follows from the one before it.
+    running = [entry.balance_after for entry in reversed(b_history)]
+    assert running[0] == 10 and running[39] == 400 and running[-1] == 250
+    fields = ("from_account_id", "to_account_id", "amount", "to_amount", "rate", "created_at")
+    for returned in (r.transfer for r in results):
+        stored = transfer_get(returned.uuid)
+        assert [getattr(returned, f) for f in fields] == [getattr(stored, f) for f in fields]
+    assert ledger_reconcile().clean  # replays the events and compares every read model
+
+
 def test_item_by_item_bulk_reports_each_result(open_account):
     a, b, c = open_account("A", funded={"USD": 100}), open_account("B"), open_account("C")
     results = transfer_bulk_create(
