@@ -136,12 +136,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
+    # Django's RedisCache, but a Redis outage degrades to a per-process cache instead of failing
+    # requests (apps.core.cache); the short timeouts keep a request from hanging on a dead host.
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "apps.core.cache.FallbackRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "finaegis",
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            "OPTIONS": {
+                "socket_connect_timeout": env.float("CACHE_CONNECT_TIMEOUT_SECONDS", default=0.5),
+                "socket_timeout": env.float("CACHE_TIMEOUT_SECONDS", default=1.0),
+                "FALLBACK_RETRY_SECONDS": env.float("CACHE_FALLBACK_RETRY_SECONDS", default=5.0),
+            },
         }
     }
 else:

@@ -173,6 +173,8 @@ def _check_cache() -> str:
     cache.set("healthz", "ok", 5)
     if cache.get("healthz") != "ok":
         raise RuntimeError("cache did not return what was stored")
+    if getattr(cache, "degraded", False):  # apps.core.cache: answered by the fallback
+        raise RuntimeError("Redis is unreachable; the per-process fallback cache answers")
     return "ok"
 
 

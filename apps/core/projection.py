@@ -62,7 +62,8 @@ class Projector:
 
         For the hot read models: a command or a rebuild writes them with one set-wise statement
         per table instead of one per event. The run is in stored order, so within it an
-        aggregate's events come in version order.
+        aggregate's events come in version order. The store may run batch handlers inside a
+        pipeline (see `apps.core.sql.pipelined`), so they must not read their writes' row counts.
         """
 
         def register(handler: BatchHandler) -> BatchHandler:
@@ -110,6 +111,17 @@ def projectors_for(app_label: str) -> list[Projector]:
 def project_all(app_label: str, pairs: list[tuple[DomainEvent, EventRecord]]) -> None:
     for projector in _projectors.get(app_label, ()):
         projector.project_all(pairs)
+
+
+def batch_handled_only(stored: dict[str, list[tuple[DomainEvent, EventRecord]]]) -> bool:
+    """Whether every event (by app) has no handler other than batch handlers: then projecting
+    them reads no row counts and can share the store's pipeline."""
+    return all(
+        not projector.handlers.get(type(evt))
+        for app_label, pairs in stored.items()
+        for projector in _projectors.get(app_label, ())
+        for evt, _ in pairs
+    )
 
 
 def reactor(*event_classes: type[DomainEvent]) -> Callable[[Handler], Handler]:

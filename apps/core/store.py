@@ -18,6 +18,7 @@ import time
 import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from django.conf import settings
@@ -31,7 +32,12 @@ from apps.core.errors import AggregateNotFound, ConcurrencyError
 from apps.core.events import DomainEvent, decode, encode
 from apps.core.hashing import chain_hash
 from apps.core.models import AggregateStream, Snapshot, event_model_for
-from apps.core.projection import EventRecord, project_all, schedule_reactors
+from apps.core.projection import (
+    EventRecord,
+    batch_handled_only,
+    project_all,
+    schedule_reactors,
+)
 
 A = TypeVar("A", bound=AggregateRoot)
 P = ParamSpec("P")
@@ -217,12 +223,20 @@ def _chain(
     return pending, previous
 
 
-def _append(app_label: str, rows: list[tuple]) -> list[int]:
-    """Insert one app's event rows in one statement; returns their ids in order."""
+def _append(
+    app_label: str, pending: list[tuple[DomainEvent, tuple]], at: dt.datetime, meta: dict
+) -> list[tuple[DomainEvent, EventRecord]]:
+    """Insert one app's event rows in one statement; returns each event with its record."""
     try:
-        return sql.insert_rows(event_model_for(app_label), _EVENT_COLUMNS, rows, returning="id")
+        ids = sql.insert_rows(
+            event_model_for(app_label), _EVENT_COLUMNS, [row for _, row in pending], returning="id"
+        )
     except IntegrityError as exc:
         raise ConcurrencyError(f"a version of the {app_label} events was taken") from exc
+    return [
+        (evt, EventRecord(row_id, row[0], row[1], at, meta))
+        for (evt, row), row_id in zip(pending, ids, strict=True)
+    ]
 
 
 def _snapshot_if_due(aggregate: AggregateRoot) -> None:
@@ -253,18 +267,15 @@ def save(*aggregates: AggregateRoot) -> list[tuple[DomainEvent, EventRecord]]:
     for aggregate in changed:
         pending, heads[aggregate] = _chain(aggregate, meta, at)
         by_app[aggregate.app_label].extend(pending)
-    with sql.pipelined():
+    with ExitStack() as pipeline:
+        pipeline.enter_context(sql.pipelined())
         _advance_streams(heads, at)
-        ids_by_app = {app: _append(app, [row for _, row in rows]) for app, rows in by_app.items()}
-    stored = []
-    for app_label, pending in by_app.items():
-        ids = ids_by_app[app_label]
-        pairs = [
-            (evt, EventRecord(row_id, row[0], row[1], at, meta))
-            for (evt, row), row_id in zip(pending, ids, strict=True)
-        ]
-        project_all(app_label, pairs)
-        stored.extend(pairs)
+        stored_by_app = {app: _append(app, pending, at, meta) for app, pending in by_app.items()}
+        if not batch_handled_only(stored_by_app):
+            pipeline.close()  # these projectors read what they write: one statement at a time
+        for app_label, pairs in stored_by_app.items():
+            project_all(app_label, pairs)
+    stored = [pair for pairs in stored_by_app.values() for pair in pairs]
     for evt, record in stored:
         schedule_reactors(evt, record)
     for aggregate, last_hash in heads.items():

@@ -454,9 +454,14 @@ def _bulk_atomic(requests: list[TransferRequest]) -> list[BulkItemResult]:
     Every account of the batch is locked up front, in uuid order, so two batches can't deadlock;
     each item is posted on the in-memory accounts, so later items see earlier items' balances.
     """
-    checked = [_indexed(index, _check_transfer, req) for index, req in enumerate(requests)]
-    accounts = _load_by_uuid({u for c in checked for u in c.accounts})
-    entries = [_indexed(index, _post_transfer, c, accounts) for index, c in enumerate(checked)]
+    involved = {u for r in requests for u in (r.from_account, r.to_account)}
+    if any(r.to_asset_code for r in requests):
+        involved.add(system_account_uuid(FX_POSITION))
+    accounts = _load_by_uuid(involved)
+    entries = [
+        _indexed(index, lambda r: _post_transfer(_check_transfer(r), accounts), req)
+        for index, req in enumerate(requests)
+    ]
     views = _saved_entries(store.save(*accounts.values(), *entries))
     return [BulkItemResult(i, "completed", views[e.uuid]) for i, e in enumerate(entries)]
 

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from apps.core import store
 from apps.core.context import command_context, current_actor
@@ -160,12 +161,22 @@ def _send(run_uuid: uuid.UUID, at: dt.datetime | None) -> None:
 
     # A queue of their own keeps runs moving while long jobs occupy the default queue's workers.
     options = {"queue": settings.WORKFLOW_QUEUE} if settings.WORKFLOW_QUEUE else {}
-    if at is None or at <= _now():
-        workflow_advance_task.apply_async((str(run_uuid),), **options)
-    elif not app.conf.task_always_eager:
-        workflow_advance_task.apply_async((str(run_uuid),), eta=at, **options)
-    # Run eagerly (the embedded default), a task cannot wait: a delayed advance is left to the
-    # resume_stale_workflows job, which finds the run once it is due.
+    try:
+        if at is None or at <= _now():
+            workflow_advance_task.apply_async((str(run_uuid),), **options)
+        elif not app.conf.task_always_eager:
+            workflow_advance_task.apply_async((str(run_uuid),), eta=at, **options)
+        # Run eagerly (the embedded default), a task cannot wait: a delayed advance is left to
+        # the resume_stale_workflows job, which finds the run once it is due.
+    except KombuOperationalError as exc:
+        # The broker is down (Celery has already retried the publish). Nothing is lost: the run
+        # is recorded with its due time and nobody holds it, so resume_stale_workflows hands it
+        # out once the broker is back and the run has been due for WORKFLOW_STALE_AFTER_SECONDS.
+        logger.warning(
+            "workflow %s: the broker is unreachable (%s); the run waits for resume_stale_workflows",
+            run_uuid,
+            exc,
+        )
 
 
 # --- recording outcomes ----------------------------------------------------------------------

@@ -16,6 +16,7 @@ import traceback
 from collections import Counter, defaultdict
 
 import pytest
+from django.core.management import call_command
 from django.db import connection, connections
 
 from apps.accounts.models import AccountBalance
@@ -167,6 +168,7 @@ def test_concurrent_transfers_with_idempotency_keys_and_freezes_keep_the_ledger_
     report = ledger_reconcile()
     assert report.clean, [d.as_dict() for d in report.discrepancies]
     assert broken_links() == []
+    call_command("verify_events")  # what an operator runs: exits 1 naming a broken link
 
     # Each transfer a caller was told about exists once; a replay names the first one.
     uuids = [transfer_uuid for _, transfer_uuid in returned]
