@@ -6,6 +6,7 @@ import uuid
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from guardian.core import ObjectPermissionChecker
 from guardian.shortcuts import get_objects_for_user
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
@@ -51,24 +52,49 @@ def visible_accounts(user):
 def account_for(request, account_uuid: uuid.UUID, permission: str | None = None) -> Account:
     """The account if the caller may see it (else 404: existence is not revealed) and, when
     `permission` is given, may do that with it (else 403)."""
-    try:
-        account = account_get(account_uuid)
-    except NotFound:
-        raise NotFound("No such account.", details={"uuid": str(account_uuid)}) from None
-    if not may(request.user, VIEW, account):
-        raise NotFound("No such account.", details={"uuid": str(account_uuid)})
-    if permission and not may(request.user, permission, account):
-        raise PermissionDenied("You may not do this with this account.")
+    (account,) = accounts_for(request, [account_uuid], permission)
     return account
 
 
-def may(user, permission: str, account: Account) -> bool:
-    """A staff role's model permission covers every account; an owner's covers his own.
+def accounts_for(
+    request, account_uuids: list[uuid.UUID], permission: str | None = None
+) -> list[Account]:
+    """`account_for` of several accounts at once: one query for the accounts, one checker
+    prefetching the caller's permissions on all of them (a bulk request names up to 100)."""
+    found = Account.objects.in_bulk(account_uuids)
+    checker = _checker(request.user)
+    if checker is not None:
+        checker.prefetch_perms(list(found.values()))
+    for account_uuid in account_uuids:
+        account = found.get(account_uuid)
+        if account is None or not may(request.user, VIEW, account):
+            raise NotFound("No such account.", details={"uuid": str(account_uuid)})
+        if permission and not may(request.user, permission, account):
+            raise PermissionDenied("You may not do this with this account.")
+    return [found[account_uuid] for account_uuid in account_uuids]
 
-    Asked with an object, Django's model backend answers no and guardian checks only object
-    permissions, so both questions must be asked.
+
+def _checker(user) -> ObjectPermissionChecker | None:
+    """One guardian checker per user object (so per request): it caches every permission the
+    user holds on an account, so asking two questions about it costs one lookup, not two."""
+    if not user.is_authenticated:
+        return None
+    if not hasattr(user, "_account_permission_checker"):
+        user._account_permission_checker = ObjectPermissionChecker(user)
+    return user._account_permission_checker
+
+
+def may(user, permission: str, account: Account) -> bool:
+    """An owner's object permission covers his own account; a staff role's model permission
+    covers every account.
+
+    Owners are the common caller, so their object permissions are asked first. Asked with an
+    object, Django's model backend answers no, so the model permission is a second question.
     """
-    return user.has_perm(permission) or user.has_perm(permission, account)
+    checker = _checker(user)
+    if checker is not None and checker.has_perm(permission, account):
+        return True
+    return user.has_perm(permission)
 
 
 class BalanceSerializer(serializers.Serializer):

@@ -15,10 +15,10 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from apps.core import store
+from apps.core import sql, store
 from apps.core.errors import DomainError, IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInput
 from apps.core.hashing import canonical_json
 from apps.core.models import IdempotencyRecord
@@ -47,18 +47,38 @@ def request_fingerprint(payload: Any) -> str:
 
 
 def _claim(scope: str, key: str, fingerprint: str) -> tuple[IdempotencyRecord, bool]:
-    """Insert the key's row, or return the row someone else already committed."""
+    """Insert the key's row, or return the row someone else already committed.
+
+    One INSERT ... ON CONFLICT DO NOTHING: on PostgreSQL it waits for a concurrent insert of the
+    same key to commit or roll back before it decides, and needs no savepoint to fail in.
+    """
     now = timezone.now()
-    IdempotencyRecord.objects.filter(scope=scope, key=key, expires_at__lte=now).delete()
-    expires_at = now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
-    try:
-        with transaction.atomic():
-            record = IdempotencyRecord.objects.create(
-                scope=scope, key=key, fingerprint=fingerprint, expires_at=expires_at
-            )
+    record = IdempotencyRecord(
+        scope=scope,
+        key=key,
+        fingerprint=fingerprint,
+        created_at=now,
+        expires_at=now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
+    )
+    names = ("scope", "key", "fingerprint", "created_at", "expires_at")
+    unique = f"{sql.column(IdempotencyRecord, 'scope')}, {sql.column(IdempotencyRecord, 'key')}"
+    ids = sql.insert_rows(
+        IdempotencyRecord,
+        names,
+        [[getattr(record, name) for name in names]],
+        on_conflict=f"ON CONFLICT ({unique}) DO NOTHING",
+        returning="id",
+    )
+    if ids:
+        record.pk = ids[0]
+        record._state.adding = False
         return record, True
-    except IntegrityError:
-        return IdempotencyRecord.objects.get(scope=scope, key=key), False
+    existing = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
+    if existing is not None and existing.expires_at > now:
+        return existing, False
+    if existing is not None:
+        existing.delete()  # an expired key is free again
+    return _claim(scope, key, fingerprint)  # (or another request just freed it)
 
 
 @store.command

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -94,16 +96,20 @@ class ConvertSerializer(serializers.Serializer):
     amount = MinorUnitsField()
 
 
-def _require_source(request, account_uuid) -> None:
-    """The caller must be allowed to move money out of the source account."""
-    from apps.accounts.api import TRANSACT, account_for
+def _require_sources(request, account_uuids) -> None:
+    """The caller must be allowed to move money out of each source account."""
+    from apps.accounts.api import TRANSACT, accounts_for
 
-    account_for(request, account_uuid, TRANSACT)
+    accounts_for(request, sorted(account_uuids), TRANSACT)
 
 
-def _take_transfer_limit(request, asset_code: str, amount: int) -> None:
+def _take_transfer_limit(request, asset_code: str, amount: int, count: int = 1) -> None:
     operation_limit_take(
-        op="transfer", user_key=str(request.user.uuid), asset_code=asset_code, amount=amount
+        op="transfer",
+        user_key=str(request.user.uuid),
+        asset_code=asset_code,
+        amount=amount,
+        count=count,
     )
 
 
@@ -143,7 +149,7 @@ class TransferListView(APIView):
     def post(self, request):
         data = TransferCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        _require_source(request, data.validated_data["from_account"])
+        _require_sources(request, [data.validated_data["from_account"]])
 
         def move():
             transfer = transfer_create(**data.validated_data)
@@ -189,14 +195,16 @@ class BulkTransferView(APIView):
         data = BulkSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         items = data.validated_data["transfers"]
-        for source in {item["from_account"] for item in items}:
-            _require_source(request, source)
+        _require_sources(request, {item["from_account"] for item in items})
         atomic = data.validated_data["atomic"]
 
         def move():
             results = transfer_bulk_create(transfers=[_to_request(i) for i in items], atomic=atomic)
+            moved: dict[str, list[int]] = defaultdict(list)
             for done in (r.transfer for r in results if r.transfer is not None):
-                _take_transfer_limit(request, done.from_asset, done.amount)
+                moved[done.from_asset].append(done.amount)
+            for asset_code, amounts in sorted(moved.items()):
+                _take_transfer_limit(request, asset_code, sum(amounts), count=len(amounts))
             completed = sum(r.status == "completed" for r in results)
             body = {
                 "atomic": atomic,
@@ -216,7 +224,7 @@ class ConvertView(APIView):
     def post(self, request):
         data = ConvertSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        _require_source(request, data.validated_data["account_uuid"])
+        _require_sources(request, [data.validated_data["account_uuid"]])
 
         def convert():
             transfer = conversion_create(**data.validated_data)

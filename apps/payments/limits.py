@@ -28,12 +28,15 @@ def _bump(key: str, by: int, seconds: int) -> None:
         cache.set(key, by, timeout=seconds)
 
 
-def operation_limit_take(*, op: str, user_key: str, asset_code: str, amount: int) -> None:
-    """Count one operation, or raise Throttled (429) without counting it when it would pass a
-    configured limit (a refused operation must not use up the quota)."""
+def operation_limit_take(
+    *, op: str, user_key: str, asset_code: str, amount: int, count: int = 1
+) -> None:
+    """Count `count` operations moving `amount` in all, or raise Throttled (429) without counting
+    them when they would pass a configured limit (a refused operation must not use up the quota).
+    """
     limits = settings.OPERATION_LIMITS.get(op, {})
     counters = [
-        (_key(op, user_key, window, seconds), 1, seconds, limits.get(window), window)
+        (_key(op, user_key, window, seconds), count, seconds, limits.get(window), window)
         for window, seconds in WINDOWS.items()
     ]
     cap = limits.get("amount_per_hour", {}).get(asset_code)
