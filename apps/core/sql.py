@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 
 @contextmanager
@@ -44,15 +44,33 @@ def table(model: type[models.Model]) -> str:
 
 
 def _prepared(fields: list[models.Field], row: Sequence[Any]) -> list[Any]:
-    return [
-        field.get_db_prep_save(value, connection) for field, value in zip(fields, row, strict=True)
-    ]
+    db = connections[DEFAULT_DB_ALIAS]  # once per row: `connection` is a per-thread proxy
+    return [field.get_db_prep_save(value, db) for field, value in zip(fields, row, strict=True)]
 
 
+# SQLite caps a statement's parameters; Django's batch size for it stays under the cap.
 def _chunks(fields: list[models.Field], rows: Sequence[Sequence[Any]]):
-    size = connection.ops.bulk_batch_size(fields, rows) or len(rows)
+    size = connection.ops.bulk_batch_size(fields, rows)
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
+
+
+def _row_sources(fields: list[models.Field], rows: Sequence[Sequence[Any]]):
+    """(SQL, parameters) of the rows to insert, in as few statements as the backend allows.
+
+    On PostgreSQL one statement whatever the number of rows: one array parameter per column,
+    unnested into rows. The statement text stays short and the same, so psycopg does not parse
+    thousands of placeholders, and the 65,535-parameter limit never applies.
+    """
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+        columns = zip(*(_prepared(fields, row) for row in rows), strict=True)
+        yield f"SELECT * FROM unnest({arrays})", [list(values) for values in columns]
+        return
+    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    for chunk in _chunks(fields, rows):
+        params = [value for row in chunk for value in _prepared(fields, row)]
+        yield f"VALUES {', '.join([placeholders] * len(chunk))}", params
 
 
 def select_in(
@@ -92,34 +110,21 @@ def insert_rows(
     """INSERT the rows (tuples in the order of `names`); returns the `returning` column's values.
 
     `on_conflict` is appended as is (e.g. an upsert's `ON CONFLICT (...) DO UPDATE SET ...`).
-    Large inputs go in as many statements as the backend's parameter limit needs.
     """
+    if not rows:
+        return []
     fields = _fields(model, names)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
     suffix = f" RETURNING {column(model, returning)}" if returning else ""
     returned: list[Any] = []
     with connection.cursor() as cursor:
-        for chunk in _chunks(fields, rows):
-            sql = (
-                f"INSERT INTO {table(model)} ({columns}) VALUES "
-                f"{', '.join([placeholders] * len(chunk))} {on_conflict}{suffix}"
+        for source, params in _row_sources(fields, rows):
+            cursor.execute(
+                f"INSERT INTO {table(model)} ({columns}) {source} {on_conflict}{suffix}", params
             )
-            params = [value for row in chunk for value in _prepared(fields, row)]
-            cursor.execute(sql, params)
             if returning:
                 returned.extend(value for (value,) in cursor.fetchall())
     return returned
-
-
-def insert_models(instances: Sequence[models.Model]) -> None:
-    """INSERT unsaved instances of one model: every concrete field but an auto-increment key."""
-    if not instances:
-        return
-    model = type(instances[0])
-    fields = [f for f in model._meta.concrete_fields if f is not model._meta.auto_field]
-    rows = [[getattr(i, f.attname) for f in fields] for i in instances]
-    insert_rows(model, [f.name for f in fields], rows)
 
 
 def update_each(

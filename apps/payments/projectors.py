@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Context, Decimal
+from typing import Any
 
 from django.db import router
 
@@ -23,28 +24,36 @@ payments_projector = Projector("payments", read_models=(MovementRequest, Transfe
 _RATE_PLACES = Decimal(10) ** -Transfer._meta.get_field("rate").decimal_places
 
 
+def _completed_values(evt: TransferCompleted, record: EventRecord) -> dict[str, Any]:
+    """The columns of a completed transfer's row (by attname), the rate rounded to the column's
+    places as the database would round it."""
+    rate = None if evt.rate is None else evt.rate.quantize(_RATE_PLACES, context=Context(prec=60))
+    return {
+        "uuid": record.aggregate_uuid,
+        "kind": evt.kind,
+        "status": Transfer.Status.COMPLETED,
+        "from_account_id": evt.from_account,
+        "to_account_id": evt.to_account,
+        "from_asset": evt.from_asset,
+        "to_asset": evt.to_asset,
+        "amount": evt.amount,
+        "to_amount": evt.to_amount,
+        "rate": rate,
+        "reference": evt.reference,
+        "actor": evt.actor,
+        "created_at": record.created_at,
+        "reversal_reason": "",
+        "reversal_forced": False,
+    }
+
+
 def completed_transfer(evt: TransferCompleted, record: EventRecord) -> Transfer:
     """The read-model row of a completed transfer, exactly as the projector stores it.
 
     The service hands this to its caller instead of reading the row back, which would cost a
-    query per transfer; the rate is rounded to the column's places as the database would.
+    query per transfer.
     """
-    rate = None if evt.rate is None else evt.rate.quantize(_RATE_PLACES, context=Context(prec=60))
-    transfer = Transfer(
-        uuid=record.aggregate_uuid,
-        kind=evt.kind,
-        status=Transfer.Status.COMPLETED,
-        from_account_id=evt.from_account,
-        to_account_id=evt.to_account,
-        from_asset=evt.from_asset,
-        to_asset=evt.to_asset,
-        amount=evt.amount,
-        to_amount=evt.to_amount,
-        rate=rate,
-        reference=evt.reference,
-        actor=evt.actor,
-        created_at=record.created_at,
-    )
+    transfer = Transfer(**_completed_values(evt, record))
     transfer._state.adding = False  # it is (or is about to be) in the table
     transfer._state.db = router.db_for_write(Transfer)
     return transfer
@@ -52,7 +61,8 @@ def completed_transfer(evt: TransferCompleted, record: EventRecord) -> Transfer:
 
 @payments_projector.on_batch(TransferCompleted)
 def _completed(completions: list[tuple[TransferCompleted, EventRecord]]) -> None:
-    sql.insert_models([completed_transfer(*pair) for pair in completions])
+    rows = [_completed_values(*pair) for pair in completions]
+    sql.insert_rows(Transfer, list(rows[0]), [list(row.values()) for row in rows])
 
 
 @payments_projector.on(TransferReversed)
