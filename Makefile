@@ -33,6 +33,13 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
+# The benchmarks (PostgreSQL on 127.0.0.1:5432 and Redis on 6379; ~20 minutes; see
+# docs/PERFORMANCE.md). They create and drop databases of their own, never the app's.
+bench: install
+	$(BIN)/python -m bench.ledger
+	$(BIN)/python -m bench.http
+	$(BIN)/python -m bench.replay
+
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .

@@ -7,30 +7,30 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 BENCH_DB = os.environ.get("BENCH_DATABASE", "finaegis_bench")
 PG_SERVER = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 
 
-def django_on_fresh_database() -> None:
-    """Recreate the bench database, point Django at it, migrate and load reference data."""
+def django_on_fresh_database(name: str | None = None) -> None:
+    """Recreate the bench database (`name`, default BENCH_DB), point Django at it, migrate and
+    load reference data."""
     import psycopg
 
+    name = name or BENCH_DB
     with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
     # Production settings: DEBUG would wrap every cursor to record its queries.
     os.environ.setdefault("DEBUG", "0")
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789abcdef")
     os.environ.setdefault("EVENT_HASH_KEY", "bench-only-event-hash-key-0123456789abcdef")
-    os.environ["DATABASE_URL"] = f"{PG_SERVER}/{BENCH_DB}"
+    os.environ["DATABASE_URL"] = f"{PG_SERVER}/{name}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finaegis.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django

@@ -1,6 +1,6 @@
 """Ledger throughput: transfers through the service layer against a raw-SQL baseline.
 
-Run: `make bench` (or `.venv/bin/python bench/ledger.py`) with PostgreSQL on 127.0.0.1:5432.
+Run: `make bench` (or `.venv/bin/python -m bench.ledger`) with PostgreSQL on 127.0.0.1:5432.
 For 1, 2, 4 and 8 worker threads among 1,000 accounts, uniform (random pairs) and with one hot
 account (every transfer credits the same account), it runs transfers for a fixed time through
 `apps.payments.services.transfer_create`, and in the same process a baseline that does the same
@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 
-from _setup import BENCH_DB, PG_SERVER, Measurement, django_on_fresh_database, median
+from bench._setup import Measurement, django_on_fresh_database, median
 
 ACCOUNTS = int(os.environ.get("BENCH_ACCOUNTS", "1000"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
@@ -110,7 +110,7 @@ def raw_case(accounts, threads: int, hot: bool) -> Measurement:
         rng = random.Random(index)
         pairs = _pairs(accounts, hot, rng)
         done = []
-        with psycopg.connect(f"{PG_SERVER}/{BENCH_DB}") as conn:
+        with psycopg.connect(os.environ["DATABASE_URL"]) as conn:  # set by _setup
             while time.perf_counter() < deadline:
                 source, target = next(pairs)
                 began = time.perf_counter()

@@ -8,6 +8,7 @@ representation they expect (a UUID is a uuid on one and 32 hex digits on the oth
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -35,10 +36,13 @@ def _fields(model: type[models.Model], names: Sequence[str]) -> list[models.Fiel
     return [model._meta.get_field(name) for name in names]
 
 
+@functools.cache
 def column(model: type[models.Model], name: str) -> str:
+    # Both backends quote identifiers the same way, so the result can be kept.
     return connection.ops.quote_name(model._meta.get_field(name).column)
 
 
+@functools.cache
 def table(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
@@ -48,29 +52,44 @@ def _prepared(fields: list[models.Field], row: Sequence[Any]) -> list[Any]:
     return [field.get_db_prep_save(value, db) for field, value in zip(fields, row, strict=True)]
 
 
-# SQLite caps a statement's parameters; Django's batch size for it stays under the cap.
-def _chunks(fields: list[models.Field], rows: Sequence[Sequence[Any]]):
+# From this many rows on, PostgreSQL gets one array parameter per column, unnested into rows:
+# the statement stays short and the same whatever the count, so psycopg parses no thousands of
+# placeholders, and the 65,535-parameter limit never applies. Fewer rows go as VALUES, whose
+# statements psycopg keeps parsed and whose scalars dump faster than arrays.
+UNNEST_FROM_ROWS = 16
+
+
+@functools.lru_cache(maxsize=1024)
+def _insert_statement(
+    model: type[models.Model], names: tuple[str, ...], rows: int, suffix: str, unnest: bool
+) -> str:
+    fields = _fields(model, names)
+    columns = ", ".join(column(model, name) for name in names)
+    if unnest:
+        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+        source = f"SELECT * FROM unnest({arrays})"
+    else:
+        placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        source = f"VALUES {', '.join([placeholders] * rows)}"
+    return f"INSERT INTO {table(model)} ({columns}) {source} {suffix}"
+
+
+def _insert_batches(model, names: tuple[str, ...], rows: Sequence[Sequence[Any]], suffix: str):
+    """(statement, parameters) for the rows, in as few statements as the backend allows."""
+    fields = _fields(model, names)
+    if connection.vendor == "postgresql" and len(rows) >= UNNEST_FROM_ROWS:
+        columns = zip(*(_prepared(fields, row) for row in rows), strict=True)
+        yield (
+            _insert_statement(model, names, 0, suffix, unnest=True),
+            [list(values) for values in columns],
+        )
+        return
+    # SQLite caps a statement's parameters; Django's batch size for it stays under the cap.
     size = connection.ops.bulk_batch_size(fields, rows)
     for start in range(0, len(rows), size):
-        yield rows[start : start + size]
-
-
-def _row_sources(fields: list[models.Field], rows: Sequence[Sequence[Any]]):
-    """(SQL, parameters) of the rows to insert, in as few statements as the backend allows.
-
-    On PostgreSQL one statement whatever the number of rows: one array parameter per column,
-    unnested into rows. The statement text stays short and the same, so psycopg does not parse
-    thousands of placeholders, and the 65,535-parameter limit never applies.
-    """
-    if connection.vendor == "postgresql":
-        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
-        columns = zip(*(_prepared(fields, row) for row in rows), strict=True)
-        yield f"SELECT * FROM unnest({arrays})", [list(values) for values in columns]
-        return
-    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    for chunk in _chunks(fields, rows):
+        chunk = rows[start : start + size]
         params = [value for row in chunk for value in _prepared(fields, row)]
-        yield f"VALUES {', '.join([placeholders] * len(chunk))}", params
+        yield _insert_statement(model, names, len(chunk), suffix, unnest=False), params
 
 
 def select_in(
@@ -113,15 +132,11 @@ def insert_rows(
     """
     if not rows:
         return []
-    fields = _fields(model, names)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    suffix = f" RETURNING {column(model, returning)}" if returning else ""
+    suffix = on_conflict + (f" RETURNING {column(model, returning)}" if returning else "")
     returned: list[Any] = []
     with connection.cursor() as cursor:
-        for source, params in _row_sources(fields, rows):
-            cursor.execute(
-                f"INSERT INTO {table(model)} ({columns}) {source} {on_conflict}{suffix}", params
-            )
+        for statement, params in _insert_batches(model, tuple(names), rows, suffix):
+            cursor.execute(statement, params)
             if returning:
                 returned.extend(value for (value,) in cursor.fetchall())
     return returned
