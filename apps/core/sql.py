@@ -54,7 +54,8 @@ def _prepared(fields: list[models.Field], row: Sequence[Any]) -> list[Any]:
 
 # From this many rows on, PostgreSQL gets one array parameter per column, unnested into rows:
 # the statement stays short and the same whatever the count, so psycopg parses no thousands of
-# placeholders, and the 65,535-parameter limit never applies. Fewer rows go as VALUES, whose
+# placeholders, and the 65,535-parameter limit never applies. The arrays travel in binary
+# (`%b`), which spares escaping every element as text. Fewer rows go as VALUES, whose
 # statements psycopg keeps parsed and whose scalars dump faster than arrays.
 UNNEST_FROM_ROWS = 16
 
@@ -66,7 +67,7 @@ def _insert_statement(
     fields = _fields(model, names)
     columns = ", ".join(column(model, name) for name in names)
     if unnest:
-        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+        arrays = ", ".join(f"%b::{f.db_type(connection)}[]" for f in fields)
         source = f"SELECT * FROM unnest({arrays})"
     else:
         placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
