@@ -76,23 +76,26 @@ def _stream_heads(uuids: list[uuid.UUID], lock: bool) -> dict[uuid.UUID, StreamH
 class _StateCache:
     """Aggregate states by uuid as of a committed version, per process.
 
-    Events never change once stored, so the state at a given version is the same everywhere;
-    after `load` has locked a stream row its version is authoritative, and a cached state of
-    exactly that version saves replaying the tail since the last snapshot (hot system accounts
-    would otherwise replay up to N events on every command). Entries are stored only after
-    commit, and copies go in and out, so a rolled-back command never leaks its state.
+    Events never change once stored, so the state at a given version is the same everywhere.
+    A cached state of exactly the locked stream's version saves replaying the tail since the
+    last snapshot (hot system accounts would otherwise replay up to N events on every command);
+    an older one (another process wrote since) is brought up to date with the few events after
+    it. Entries are stored only after commit, and copies go in and out, so a rolled-back command
+    never leaks its state.
     """
 
     def __init__(self) -> None:
         self._states: OrderedDict[uuid.UUID, tuple[int, str, dict[str, Any]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, stream: StreamHead) -> dict[str, Any] | None:
+    def get(self, stream: StreamHead) -> tuple[int, str, dict[str, Any]] | None:
+        """(version, last hash, state) cached for the stream at its version or before."""
         with self._lock:
             entry = self._states.get(stream.uuid)
-        if entry is None or entry[:2] != (stream.version, stream.last_hash):
+        if entry is None or entry[0] > stream.version:
             return None
-        return copy.deepcopy(entry[2])
+        version, last_hash, state = entry
+        return version, last_hash, copy.deepcopy(state)
 
     def put(self, aggregate_uuid: uuid.UUID, version: int, last_hash: str, state: dict) -> None:
         size = settings.EVENT_STORE_STATE_CACHE_SIZE
@@ -110,14 +113,45 @@ class _StateCache:
 state_cache = _StateCache()
 
 
-def _restore(cls: type[A], stream: StreamHead) -> A:
-    aggregate = cls(stream.uuid)
+def _tail(aggregate: AggregateRoot, stream: StreamHead, first: int):
+    """The aggregate's stored events from version `first` to the stream's version, in order
+    (a load without the lock may find events committed after it read the head)."""
+    return (
+        event_model_for(aggregate.app_label)
+        .objects.filter(
+            aggregate_uuid=aggregate.uuid,
+            aggregate_version__gte=first,
+            aggregate_version__lte=stream.version,
+        )
+        .order_by("aggregate_version")
+        .values_list("aggregate_version", "hash", "event_type", "event_version", "event_data")
+    )
+
+
+def _from_cache(aggregate: AggregateRoot, stream: StreamHead) -> bool:
+    """Restore from the cached state, applying the events stored since; False if unusable."""
     cached = state_cache.get(stream)
-    if cached is not None:
-        aggregate.restore_state(cached)
-        aggregate.version = stream.version
-        aggregate.mark_persisted(stream.last_hash)
-        return aggregate
+    if cached is None:
+        return False
+    version, last_hash, state = cached
+    if version == stream.version:
+        if last_hash != stream.last_hash:
+            return False
+        aggregate.restore_state(state)
+        aggregate.version = version
+        return True
+    tail = list(_tail(aggregate, stream, version))
+    # The cached state belongs to this history only if the event it ends with is the stored one.
+    if not tail or tail[0][:2] != (version, last_hash):
+        return False
+    aggregate.restore_state(state)
+    aggregate.version = version
+    for _, _, event_type, event_version, data in tail[1:]:
+        aggregate.apply(decode(event_type, event_version, data))
+    return True
+
+
+def _from_snapshot(aggregate: AggregateRoot, stream: StreamHead) -> None:
     snapshot = (
         Snapshot.objects.filter(aggregate_uuid=stream.uuid, aggregate_version__lte=stream.version)
         .order_by("-aggregate_version")
@@ -127,14 +161,14 @@ def _restore(cls: type[A], stream: StreamHead) -> A:
     if snapshot is not None:
         aggregate.version, state = snapshot
         aggregate.restore_state(state)
-    tail = (
-        event_model_for(aggregate.app_label)
-        .objects.filter(aggregate_uuid=stream.uuid, aggregate_version__gt=aggregate.version)
-        .order_by("aggregate_version")
-        .values_list("event_type", "event_version", "event_data")
-    )
-    for event_type, event_version, data in tail:
+    for _, _, event_type, event_version, data in _tail(aggregate, stream, aggregate.version + 1):
         aggregate.apply(decode(event_type, event_version, data))
+
+
+def _restore(cls: type[A], stream: StreamHead) -> A:
+    aggregate = cls(stream.uuid)
+    if not _from_cache(aggregate, stream):
+        _from_snapshot(aggregate, stream)
     if aggregate.version != stream.version:
         # Under the row lock this is corruption, not a race; verify_events will name it.
         raise EventStoreCorrupted(

@@ -234,6 +234,42 @@ def test_snapshot_is_really_used_when_loading(settings):
         assert store.load_one(Tally, tally.uuid).name == "from-snapshot"
 
 
+@pytest.fixture
+def cached_state():
+    """Put a state in the store's per-process cache as another process's commit would leave it."""
+
+    def put(tally_uuid: uuid.UUID, version: int, last_hash: str | None = None, **changes) -> None:
+        rows = _events(tally_uuid)[:version]
+        replayed = Tally(tally_uuid)
+        for row in rows:
+            replayed.apply(decode(row.event_type, row.event_version, row.event_data))
+        state = {**replayed.snapshot_state(), **changes}
+        store.state_cache.put(tally_uuid, version, last_hash or rows[-1].hash, state)
+
+    yield put
+    store.state_cache.clear()
+
+
+def test_an_older_cached_state_is_brought_up_to_date_with_the_events_after_it(cached_state):
+    tally = tally_open(name="cached")
+    for amount in (1, 2, 3):
+        tally_increment(tally_uuid=tally.uuid, amount=amount)
+    # Marked, so the load shows it started from the cache (v2), then applied v3 and v4.
+    cached_state(tally.uuid, 2, name="from-cache")
+    with transaction.atomic():
+        loaded = store.load_one(Tally, tally.uuid)
+    assert (loaded.name, loaded.version, loaded.total, loaded.increments) == ("from-cache", 4, 6, 3)
+
+
+def test_a_cached_state_from_another_history_is_not_used(cached_state):
+    tally = tally_open(name="truth")
+    tally_increment(tally_uuid=tally.uuid, amount=5)
+    cached_state(tally.uuid, 1, last_hash="0" * 128, name="forged")
+    with transaction.atomic():
+        loaded = store.load_one(Tally, tally.uuid)
+    assert (loaded.name, loaded.total) == ("truth", 5)
+
+
 def test_snapshot_aggregates_command_snapshots_long_streams():
     tally = tally_open(name="cmd")
     for _ in range(5):
