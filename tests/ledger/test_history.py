@@ -89,6 +89,16 @@ def test_turnover_daily_and_monthly(open_account):
         account_turnover(a.uuid, period="weekly")
 
 
+def test_turnover_adds_amounts_beyond_32_bits(open_account):
+    # An increment sent to PostgreSQL as a 32-bit parameter wrapped around above 2**31 - 1.
+    a = open_account()
+    for _ in range(3):
+        deposit_create(account_uuid=a.uuid, amount=10**12, asset_code="USD")
+    withdrawal_create(account_uuid=a.uuid, amount=2**31 + 5, asset_code="USD")
+    (day,) = account_turnover(a.uuid, period="daily")
+    assert (day["credit"], day["debit"], day["count"]) == (3 * 10**12, 2**31 + 5, 4)
+
+
 def test_reconcile_command_is_clean_and_prints_json(open_account, capsys):
     a, b = open_account("A", funded={"USD": 500}), open_account("B")
     transfer_create(from_account=a.uuid, to_account=b.uuid, amount=100, asset_code="USD")
