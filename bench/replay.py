@@ -48,10 +48,6 @@ DEEP_PAGES = int(os.environ.get("BENCH_DEEP_PAGES", "10"))
 BATCH = int(os.environ.get("BENCH_REPLAY_BATCH", "0"))  # rebuild_projections' batch_size
 FUNDING = 10**12
 CHUNK = 20_000  # transfers per COPY
-EVENT_COLUMNS = (
-    "aggregate_uuid, aggregate_version, event_type, event_version, event_data, meta_data, hash, "
-    "created_at"
-)
 
 
 # --- the data ------------------------------------------------------------------------------
@@ -80,39 +76,13 @@ class Writer:
         self.meta_json = json.dumps(meta)
 
     def rows(self, aggregate, created_at: dt.datetime) -> list[tuple]:
-        from apps.core.events import encode
-        from apps.core.hashing import GENESIS_HASH, chain_hash
+        from apps.core.store import chain_events
 
-        version, previous = self.heads.get(aggregate.uuid, (0, GENESIS_HASH))
-        rows = []
-        for evt in aggregate.pending_events:
-            version += 1
-            data = encode(evt)
-            previous = chain_hash(
-                previous,
-                aggregate.uuid,
-                version,
-                evt.event_type,
-                data,
-                event_version=evt.event_version,
-                meta=self.meta,
-            )
-            rows.append(
-                (
-                    aggregate.uuid,
-                    version,
-                    evt.event_type,
-                    evt.event_version,
-                    json.dumps(data),
-                    self.meta_json,
-                    previous,
-                    created_at,
-                )
-            )
-        assert version == aggregate.version, (aggregate.uuid, version, aggregate.version)
-        aggregate.mark_persisted(previous)
-        self.heads[aggregate.uuid] = (version, previous)
-        return rows
+        pending, last_hash = chain_events(aggregate, self.meta, created_at)
+        aggregate.mark_persisted(last_hash)
+        self.heads[aggregate.uuid] = (aggregate.version, last_hash)
+        # COPY takes the JSON columns as text.
+        return [(*row[:4], json.dumps(row[4]), self.meta_json, *row[6:]) for _, row in pending]
 
 
 def _copy(table: str, columns: str, rows: list[tuple]) -> None:
@@ -194,8 +164,8 @@ def generate_transfers(accounts: list[uuid.UUID]) -> tuple[int, int]:
                 streams.append(
                     (entry.uuid, Transfer.aggregate_type, 1, writer.heads.pop(entry.uuid)[1], now)
                 )
-            _copy(account_table, EVENT_COLUMNS, account_rows)
-            _copy(payment_table, EVENT_COLUMNS, payment_rows)
+            _copy(account_table, ", ".join(store.EVENT_COLUMNS), account_rows)
+            _copy(payment_table, ", ".join(store.EVENT_COLUMNS), payment_rows)
             _copy(stream_table, "uuid, aggregate_type, version, last_hash, updated_at", streams)
         heads_now = list(AggregateStream.objects.filter(uuid__in=accounts))
         for stream in heads_now:

@@ -197,7 +197,7 @@ def load_one(cls: type[A], aggregate_uuid: uuid.UUID, *, lock: bool = True) -> A
 
 
 _STREAM_COLUMNS = ("uuid", "aggregate_type", "version", "last_hash", "updated_at")
-_EVENT_COLUMNS = (
+EVENT_COLUMNS = (
     "aggregate_uuid",
     "aggregate_version",
     "event_type",
@@ -234,11 +234,11 @@ def _advance_streams(heads: dict[AggregateRoot, str], at: dt.datetime) -> None:
     )
 
 
-def _chain(
+def chain_events(
     aggregate: AggregateRoot, meta: dict[str, Any], at: dt.datetime
 ) -> tuple[list[tuple[DomainEvent, tuple]], str]:
-    """Each pending event with its row (in `_EVENT_COLUMNS` order), linked into the aggregate's
-    hash chain, and the chain's new last link."""
+    """Each pending event with its row (in `EVENT_COLUMNS` order), linked into the aggregate's
+    hash chain, and the chain's new last link. (`bench.replay` writes its events with it too.)"""
     pending, previous, version = [], aggregate._last_hash, aggregate._persisted_version
     for evt in aggregate.pending_events:
         version += 1
@@ -263,7 +263,7 @@ def _append(
     """Insert one app's event rows in one statement; returns each event with its record."""
     try:
         ids = sql.insert_rows(
-            event_model_for(app_label), _EVENT_COLUMNS, [row for _, row in pending], returning="id"
+            event_model_for(app_label), EVENT_COLUMNS, [row for _, row in pending], returning="id"
         )
     except IntegrityError as exc:
         raise ConcurrencyError(f"a version of the {app_label} events was taken") from exc
@@ -299,7 +299,7 @@ def save(*aggregates: AggregateRoot) -> list[tuple[DomainEvent, EventRecord]]:
     by_app: dict[str, list[tuple[DomainEvent, tuple]]] = defaultdict(list)
     heads: dict[AggregateRoot, str] = {}
     for aggregate in changed:
-        pending, heads[aggregate] = _chain(aggregate, meta, at)
+        pending, heads[aggregate] = chain_events(aggregate, meta, at)
         by_app[aggregate.app_label].extend(pending)
     with ExitStack() as pipeline:
         pipeline.enter_context(sql.pipelined())
