@@ -215,6 +215,8 @@ def _advance_streams(heads: dict[AggregateRoot, str], at: dt.datetime) -> None:
     new = [a for a in heads if a._is_new]
     moved = [a for a in heads if not a._is_new]
     if new:
+        # In PostgreSQL's pipeline a duplicate surfaces only at the next fetch, in `_append`,
+        # which turns it into the same retryable ConcurrencyError; SQLite raises it here.
         try:
             sql.insert_rows(
                 AggregateStream,
