@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.apps import apps
 from django.db import models
 from django.db.models.functions import Now
@@ -85,6 +87,7 @@ def event_models() -> list[type[StoredEvent]]:
     return [m for m in apps.get_models() if issubclass(m, StoredEvent)]
 
 
+@functools.cache  # the installed apps do not change while the process runs
 def event_model_for(app_label: str) -> type[StoredEvent]:
     for model in event_models():
         if model._meta.app_label == app_label:

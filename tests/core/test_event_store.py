@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import uuid
 
 import pytest
@@ -244,7 +245,7 @@ def cached_state():
         for row in rows:
             replayed.apply(decode(row.event_type, row.event_version, row.event_data))
         state = {**replayed.snapshot_state(), **changes}
-        store.state_cache.put(tally_uuid, version, last_hash or rows[-1].hash, state)
+        store.state_cache.put(tally_uuid, version, last_hash or rows[-1].hash, pickle.dumps(state))
 
     yield put
     store.state_cache.clear()

@@ -1,0 +1,52 @@
+"""The set-wise SQL helpers adapt values exactly as Django's fields would."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from apps.accounts.models import AccountBalance, Turnover
+from apps.core import sql
+from apps.core.models import AggregateStream
+from apps.payments.models import Transfer
+
+NOW = dt.datetime(2026, 11, 28, 12, 30, tzinfo=dt.UTC)
+ROWS = [
+    (
+        Transfer,
+        ("uuid", "kind", "status", "amount", "rate", "actor", "created_at", "reversal_forced"),
+        (uuid.uuid4(), "transfer", Transfer.Status.COMPLETED, 2**40, Decimal("1.5"), {"id": 1},
+         NOW, False),
+    ),
+    # Values of other types than the fast paths expect go Django's way.
+    (
+        Transfer,
+        ("uuid", "kind", "amount", "created_at"),
+        (str(uuid.uuid4()), 7, "12", dt.datetime(2026, 11, 28, 12, 30)),
+    ),
+    (AggregateStream, ("uuid", "version", "last_hash", "updated_at"), (uuid.uuid4(), 3, "ab", NOW)),
+    (AccountBalance, ("account", "asset_code", "balance", "version"), (uuid.uuid4(), "USD", -5, 9)),
+    (Turnover, ("day", "credit", "debit", "count"), (NOW.date(), 0, 2**62, 1)),
+    (Transfer, ("rate", "to_amount"), (None, None)),
+]  # fmt: skip
+
+
+def _meaning(value):
+    """What a value means to the database: a JSON wrapper's object, else the value."""
+    return getattr(value, "obj", value)
+
+
+@pytest.mark.filterwarnings("ignore:DateTimeField .* received a naive datetime")
+@pytest.mark.parametrize(("model", "names", "row"), ROWS)
+def test_prepared_values_equal_djangos_own(model, names, row, db):
+    fields = [model._meta.get_field(name) for name in names]
+    expected = [
+        field.get_db_prep_save(value, connection) for field, value in zip(fields, row, strict=True)
+    ]
+    (prepared,) = sql._prepared(model, names, [row])
+    assert [type(v) for v in prepared] == [type(v) for v in expected]
+    assert [_meaning(v) for v in prepared] == [_meaning(v) for v in expected]
