@@ -54,31 +54,31 @@ def _adapter(field: models.Field, db) -> Callable[[Any], Any]:
     `get_db_prep_save` but without its chain of calls for the types the hot paths write.
 
     The fast cases are exactly those where Django returns the value unchanged (or, for integers,
-    wrapped in the backend's integer type); anything else takes Django's own path.
+    wrapped in the backend's integer type). They are chosen by the field's exact class, so a
+    subclass with its own preparation, and any other value, takes Django's own path.
     """
     slow = functools.partial(field.get_db_prep_save, connection=db)
-    internal_type = field.get_internal_type()
-    if internal_type in ("CharField", "TextField"):
+    kind = type(field)
+    if kind in (models.CharField, models.TextField):
         return lambda value: value if isinstance(value, str) else slow(value)
-    if internal_type in _INTEGER_TYPES:
+    if kind in _INTEGER_FIELDS:
+        internal_type = field.get_internal_type()
         adapt = functools.partial(db.ops.adapt_integerfield_value, internal_type=internal_type)
         return lambda value: adapt(value) if type(value) is int else slow(value)
-    if db.vendor == "postgresql" and internal_type == "UUIDField":
+    if db.vendor == "postgresql" and kind is models.UUIDField:
         return lambda value: value if type(value) is uuid.UUID else slow(value)
-    if db.vendor == "postgresql" and internal_type == "DateTimeField":
+    if db.vendor == "postgresql" and kind is models.DateTimeField:
         return lambda value: value if _is_aware_datetime(value) else slow(value)
     return slow
 
 
-_INTEGER_TYPES = frozenset(
-    {
-        "SmallIntegerField",
-        "IntegerField",
-        "BigIntegerField",
-        "PositiveSmallIntegerField",
-        "PositiveIntegerField",
-        "PositiveBigIntegerField",
-    }
+_INTEGER_FIELDS = (
+    models.SmallIntegerField,
+    models.IntegerField,
+    models.BigIntegerField,
+    models.PositiveSmallIntegerField,
+    models.PositiveIntegerField,
+    models.PositiveBigIntegerField,
 )
 
 
@@ -88,6 +88,8 @@ def _is_aware_datetime(value: Any) -> bool:
 
 @functools.lru_cache(maxsize=256)
 def _adapters(model: type[models.Model], names: tuple[str, ...], vendor: str) -> list:
+    # `vendor` is part of the key only. The adapters use the backend's operations, never its
+    # connection, so the wrapper of whichever thread builds them serves every thread.
     db = connections[DEFAULT_DB_ALIAS]
     return [_adapter(field, db) for field in _fields(model, names)]
 
