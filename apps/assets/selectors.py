@@ -28,9 +28,8 @@ DERIVED_RATE_DIGITS = 28
 CROSS_CURRENCY = "USD"
 
 _RATES_VERSION_KEY = "assets:rates:version"
-_PRECISIONS_KEY = "assets:precisions"
-_ACTIVE_KEY = "assets:active"
-_PRECISIONS_SECONDS = 300
+_CATALOGUE_KEY = "assets:catalogue"
+_CATALOGUE_SECONDS = 300
 _CACHEABLE_CODE = re.compile(r"^[A-Za-z0-9._-]{1,20}$")
 
 
@@ -70,19 +69,34 @@ def asset_get(code: str) -> Asset:
         raise AssetNotFound(details={"asset_code": code}) from None
 
 
-def _active_codes() -> frozenset[str]:
-    """Codes of the active assets, cached: every money movement asks."""
-    codes = cache.get(_ACTIVE_KEY)
-    if codes is None:
-        codes = frozenset(Asset.objects.filter(is_active=True).values_list("code", flat=True))
-        cache.set(_ACTIVE_KEY, codes, _PRECISIONS_SECONDS)
-    return codes
+@dataclass(frozen=True)
+class _Catalogue:
+    """Every asset's precision and the codes of the active ones: one cache entry, since every
+    money movement asks both and a cache read is a round trip."""
+
+    precisions: dict[str, int]
+    active: frozenset[str]
+
+
+def _catalogue() -> _Catalogue:
+    # Cached as builtins, not as the class, so that a release changing the class can still read
+    # what an older one cached.
+    cached = cache.get(_CATALOGUE_KEY)
+    if cached is None:
+        rows = Asset.objects.values_list("code", "precision", "is_active")
+        cached = (
+            {code: precision for code, precision, _ in rows},
+            frozenset(code for code, _, is_active in rows if is_active),
+        )
+        cache.set(_CATALOGUE_KEY, cached, _CATALOGUE_SECONDS)
+    return _Catalogue(*cached)
 
 
 def asset_get_active(code: str) -> Asset:
     """The asset if it exists and is active; an active one comes from the cache, unsaved."""
-    if code in _active_codes():
-        return Asset(code=code, precision=asset_precisions()[code], is_active=True)
+    catalogue = _catalogue()
+    if code in catalogue.active:
+        return Asset(code=code, precision=catalogue.precisions[code], is_active=True)
     asset = asset_get(code)
     if not asset.is_active:
         raise AssetInactive(details={"asset_code": code})
@@ -100,11 +114,7 @@ def asset_list(*, type: str | None = None, is_active: bool | None = None) -> Que
 
 def asset_precisions() -> dict[str, int]:
     """Every asset's precision (active or not), from the cache when it can."""
-    precisions = cache.get(_PRECISIONS_KEY)
-    if precisions is None:
-        precisions = dict(Asset.objects.values_list("code", "precision"))
-        cache.set(_PRECISIONS_KEY, precisions, _PRECISIONS_SECONDS)
-    return precisions
+    return _catalogue().precisions
 
 
 def _precision(code: str) -> int:
@@ -121,7 +131,7 @@ def _precision(code: str) -> int:
 
 
 def asset_cache_drop() -> None:
-    cache.delete_many([_PRECISIONS_KEY, _ACTIVE_KEY])
+    cache.delete(_CATALOGUE_KEY)
 
 
 # --- exchange rates ------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Per-user limits on money-moving operations: counts per hour and per day, amount per hour.
 
 Counters live in the cache (Redis in production), in buckets of the current hour and day. The
-check and the count happen inside the operation, after it succeeded, so an idempotent replay
-or a refused request does not use up the limit.
+count happens inside the operation, after it succeeded, so an idempotent replay or a refused
+request does not use up the limit. The operation is counted first and taken back if that passed a
+limit: each addition is atomic, so two requests at once can't both slip under a limit (they may
+both be refused near it, which is the safe side).
 """
 
 from __future__ import annotations
@@ -13,19 +15,13 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.exceptions import Throttled
 
+from apps.core.cache import counters_add
+
 WINDOWS = {"per_hour": 3600, "per_day": 86400}
 
 
 def _key(op: str, user_key: str, window: str, seconds: int, suffix: str = "") -> str:
     return f"oplimit:{op}:{user_key}:{window}:{int(time.time() // seconds)}{suffix}"
-
-
-def _bump(key: str, by: int, seconds: int) -> None:
-    cache.add(key, 0, timeout=seconds)
-    try:
-        cache.incr(key, by)
-    except ValueError:  # expired between add and incr
-        cache.set(key, by, timeout=seconds)
 
 
 def operation_limit_take(
@@ -42,10 +38,14 @@ def operation_limit_take(
     cap = limits.get("amount_per_hour", {}).get(asset_code)
     amount_key = _key(op, user_key, "per_hour", 3600, f":{asset_code}")
     counters.append((amount_key, amount, 3600, cap, f"{asset_code} minor units per hour"))
-    current = cache.get_many([key for key, *_ in counters])
-    for key, by, _seconds, limit, label in counters:
-        if limit and current.get(key, 0) + by > limit:
+    limited = {
+        key: (by, seconds, limit, label) for key, by, seconds, limit, label in counters if limit
+    }
+    deltas = {key: (by, seconds) for key, (by, seconds, _, _) in limited.items()}
+    if not deltas:
+        return
+    totals = counters_add(cache, deltas)
+    for key, (_by, _seconds, limit, label) in limited.items():
+        if totals[key] > limit:
+            counters_add(cache, {key: (-by, seconds) for key, (by, seconds) in deltas.items()})
             raise Throttled(detail=f"At most {limit} {op} ({label.replace('_', ' ')}).")
-    for key, by, seconds, limit, _label in counters:
-        if limit:
-            _bump(key, by, seconds)

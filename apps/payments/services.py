@@ -9,11 +9,12 @@ those system accounts may go negative, customer accounts never.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 
@@ -49,6 +50,9 @@ from apps.payments.projectors import completed_transfer
 
 MAX_REFERENCE_LENGTH = 255
 R = TypeVar("R")
+
+if TYPE_CHECKING:
+    from apps.assets.models import Asset
 
 
 def _check_amount(amount: Any) -> int:
@@ -163,13 +167,15 @@ class _CheckedTransfer:
         return [self.req.from_account, self.req.to_account, *fx]
 
 
-def _check_transfer(req: TransferRequest) -> _CheckedTransfer:
+def _check_transfer(
+    req: TransferRequest, active_asset: Callable[[str], Asset] = asset_get_active
+) -> _CheckedTransfer:
     amount = _check_amount(req.amount)
     reference = _check_reference(req.reference)
     if req.from_account == req.to_account:
         raise SameAccount(details={"account": str(req.from_account)})
-    from_asset = asset_get_active(req.asset_code).code
-    to_asset = asset_get_active(req.to_asset_code).code if req.to_asset_code else from_asset
+    from_asset = active_asset(req.asset_code).code
+    to_asset = active_asset(req.to_asset_code).code if req.to_asset_code else from_asset
     return _CheckedTransfer(req, amount, reference, from_asset, to_asset)
 
 
@@ -458,8 +464,9 @@ def _bulk_atomic(requests: list[TransferRequest]) -> list[BulkItemResult]:
     if any(r.to_asset_code for r in requests):
         involved.add(system_account_uuid(FX_POSITION))
     accounts = _load_by_uuid(involved)
+    active_asset = functools.cache(asset_get_active)  # a batch asks for the same few assets
     entries = [
-        _indexed(index, lambda r: _post_transfer(_check_transfer(r), accounts), req)
+        _indexed(index, lambda r: _post_transfer(_check_transfer(r, active_asset), accounts), req)
         for index, req in enumerate(requests)
     ]
     views = _saved_entries(store.save(*accounts.values(), *entries))
