@@ -166,6 +166,64 @@ def select_in(
     return [tuple(f.to_python(v) for f, v in zip(fields, row, strict=True)) for row in rows]
 
 
+# SQLite's default cap is 999 parameters per statement; three per range.
+_RANGES_PER_STATEMENT = 300
+
+
+def select_ranges(
+    model: type[models.Model],
+    names: Sequence[str],
+    key: str,
+    order: str,
+    ranges: dict[Any, tuple[int, int]],
+) -> list[tuple]:
+    """SELECT `names` of the rows whose `key` is k and whose `order` is from lo to hi, for each
+    k: (lo, hi) of `ranges`, in (`key`, `order`) order, with values converted as the ORM
+    converts them. One statement however many ranges (up to a few hundred)."""
+    key_field = model._meta.get_field(key)
+    condition = f"({column(model, key)} = %s AND {column(model, order)} BETWEEN %s AND %s)"
+    converters = _converters(model, tuple(names), connection.vendor)
+    items = list(ranges.items())
+    rows: list[tuple] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(items), _RANGES_PER_STATEMENT):
+            chunk = items[start : start + _RANGES_PER_STATEMENT]
+            statement = (
+                f"SELECT {', '.join(column(model, name) for name in names)} FROM {table(model)} "
+                f"WHERE {' OR '.join([condition] * len(chunk))} "
+                f"ORDER BY {column(model, key)}, {column(model, order)}"
+            )
+            params = [
+                param
+                for value, (low, high) in chunk
+                for param in (key_field.get_db_prep_value(value, connection), low, high)
+            ]
+            cursor.execute(statement, params)
+            rows += cursor.fetchall()
+    return [_converted(row, converters) for row in rows]
+
+
+@functools.lru_cache(maxsize=64)
+def _converters(model: type[models.Model], names: tuple[str, ...], vendor: str) -> list:
+    """Per column, the expression and the converters the ORM would apply to its values."""
+    # `vendor` is part of the key only; the converters are called with the caller's connection.
+    converters = []
+    for field in _fields(model, names):
+        expression = field.get_col(model._meta.db_table)
+        functions = connection.ops.get_db_converters(expression)
+        converters.append((expression, functions + expression.get_db_converters(connection)))
+    return converters
+
+
+def _converted(row: Sequence[Any], converters: list) -> tuple:
+    values = []
+    for value, (expression, functions) in zip(row, converters, strict=True):
+        for function in functions:
+            value = function(value, expression, connection)
+        values.append(value)
+    return tuple(values)
+
+
 def insert_rows(
     model: type[models.Model],
     names: Sequence[str],

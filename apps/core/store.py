@@ -73,6 +73,9 @@ def _stream_heads(uuids: list[uuid.UUID], lock: bool) -> dict[uuid.UUID, StreamH
     return {row[0]: StreamHead(*row) for row in rows}
 
 
+_Cached = tuple[int, str, dict[str, Any]]  # version, last hash, state
+
+
 class _StateCache:
     """Aggregate states by uuid as of a committed version, per process.
 
@@ -88,7 +91,7 @@ class _StateCache:
         self._states: OrderedDict[uuid.UUID, tuple[int, str, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, stream: StreamHead) -> tuple[int, str, dict[str, Any]] | None:
+    def get(self, stream: StreamHead) -> _Cached | None:
         """(version, last hash, state) cached for the stream at its version or before."""
         with self._lock:
             entry = self._states.get(stream.uuid)
@@ -113,24 +116,36 @@ class _StateCache:
 state_cache = _StateCache()
 
 
-def _tail(aggregate: AggregateRoot, stream: StreamHead, first: int):
-    """The aggregate's stored events from version `first` to the stream's version, in order
-    (a load without the lock may find events committed after it read the head)."""
-    return (
-        event_model_for(aggregate.app_label)
-        .objects.filter(
-            aggregate_uuid=aggregate.uuid,
-            aggregate_version__gte=first,
-            aggregate_version__lte=stream.version,
-        )
-        .order_by("aggregate_version")
-        .values_list("aggregate_version", "hash", "event_type", "event_version", "event_data")
-    )
+_TAIL_COLUMNS = (
+    "aggregate_uuid",
+    "aggregate_version",
+    "hash",
+    "event_type",
+    "event_version",
+    "event_data",
+)
 
 
-def _from_cache(aggregate: AggregateRoot, stream: StreamHead) -> bool:
-    """Restore from the cached state, applying the events stored since; False if unusable."""
-    cached = state_cache.get(stream)
+def _tails(app_label: str, ranges: dict[uuid.UUID, tuple[int, int]]) -> dict[uuid.UUID, list]:
+    """Each aggregate's stored events from the first to the last version of its range, in
+    order, as (version, hash, type, event version, data); one query for all of them (a batch
+    loads up to a few hundred aggregates, most of them a few events behind their cached state).
+    """
+    tails: dict[uuid.UUID, list] = {aggregate_uuid: [] for aggregate_uuid in ranges}
+    if not ranges:
+        return tails
+    model = event_model_for(app_label)
+    rows = sql.select_ranges(model, _TAIL_COLUMNS, "aggregate_uuid", "aggregate_version", ranges)
+    for aggregate_uuid, *event in rows:
+        tails[aggregate_uuid].append(event)
+    return tails
+
+
+def _from_cache(
+    aggregate: AggregateRoot, stream: StreamHead, cached: _Cached | None, tail: list
+) -> bool:
+    """Restore from the cached state, applying the events stored since (`tail`, from the
+    cached version on); False if unusable."""
     if cached is None:
         return False
     version, last_hash, state = cached
@@ -140,9 +155,8 @@ def _from_cache(aggregate: AggregateRoot, stream: StreamHead) -> bool:
         aggregate.restore_state(state)
         aggregate.version = version
         return True
-    tail = list(_tail(aggregate, stream, version))
     # The cached state belongs to this history only if the event it ends with is the stored one.
-    if not tail or tail[0][:2] != (version, last_hash):
+    if not tail or tuple(tail[0][:2]) != (version, last_hash):
         return False
     aggregate.restore_state(state)
     aggregate.version = version
@@ -161,13 +175,14 @@ def _from_snapshot(aggregate: AggregateRoot, stream: StreamHead) -> None:
     if snapshot is not None:
         aggregate.version, state = snapshot
         aggregate.restore_state(state)
-    for _, _, event_type, event_version, data in _tail(aggregate, stream, aggregate.version + 1):
+    first = aggregate.version + 1
+    tail = _tails(aggregate.app_label, {stream.uuid: (first, stream.version)})[stream.uuid]
+    for _, _, event_type, event_version, data in tail:
         aggregate.apply(decode(event_type, event_version, data))
 
 
-def _restore(cls: type[A], stream: StreamHead) -> A:
-    aggregate = cls(stream.uuid)
-    if not _from_cache(aggregate, stream):
+def _restore(aggregate: A, stream: StreamHead, cached: _Cached | None, tail: list) -> A:
+    if not _from_cache(aggregate, stream, cached, tail):
         _from_snapshot(aggregate, stream)
     if aggregate.version != stream.version:
         # Under the row lock this is corruption, not a race; verify_events will name it.
@@ -188,7 +203,15 @@ def load(cls: type[A], *uuids: uuid.UUID, lock: bool = True) -> list[A]:
         head = heads.get(aggregate_uuid)
         if head is None or head.aggregate_type != cls.aggregate_type:
             raise AggregateNotFound(details={"uuid": str(aggregate_uuid)})
-    loaded = {u: _restore(cls, heads[u]) for u in wanted}
+    cached = {u: state_cache.get(heads[u]) for u in wanted}
+    behind = {
+        u: (entry[0], heads[u].version)
+        for u, entry in cached.items()
+        if entry is not None and entry[0] < heads[u].version
+    }
+    aggregates = {u: cls(u) for u in wanted}
+    tails = _tails(aggregates[wanted[0]].app_label, behind) if behind else {}
+    loaded = {u: _restore(aggregates[u], heads[u], cached[u], tails.get(u, [])) for u in wanted}
     return [loaded[u] for u in uuids]
 
 

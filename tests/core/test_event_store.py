@@ -262,6 +262,25 @@ def test_an_older_cached_state_is_brought_up_to_date_with_the_events_after_it(ca
     assert (loaded.name, loaded.version, loaded.total, loaded.increments) == ("from-cache", 4, 6, 3)
 
 
+def test_several_older_cached_states_are_caught_up_with_one_query(
+    cached_state, django_assert_num_queries
+):
+    """A batch whose accounts other processes wrote since this one cached them: the events
+    after each cached state come in one statement, not one per aggregate."""
+    tallies = [tally_open(name=f"t{i}") for i in range(3)]
+    for i, tally in enumerate(tallies):
+        for amount in range(1, i + 3):
+            tally_increment(tally_uuid=tally.uuid, amount=amount)
+        cached_state(tally.uuid, 2, name=f"cached-{i}")
+    with transaction.atomic(), django_assert_num_queries(2):  # the stream heads, the tails
+        loaded = store.load(Tally, *(t.uuid for t in reversed(tallies)))
+    assert [(t.name, t.version, t.total) for t in loaded] == [
+        ("cached-2", 5, 10),
+        ("cached-1", 4, 6),
+        ("cached-0", 3, 3),
+    ]
+
+
 def test_a_cached_state_from_another_history_is_not_used(cached_state):
     tally = tally_open(name="truth")
     tally_increment(tally_uuid=tally.uuid, amount=5)

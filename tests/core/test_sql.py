@@ -50,3 +50,23 @@ def test_prepared_values_equal_djangos_own(model, names, row, db):
     (prepared,) = sql._prepared(model, names, [row])
     assert [type(v) for v in prepared] == [type(v) for v in expected]
     assert [_meaning(v) for v in prepared] == [_meaning(v) for v in expected]
+
+
+def test_select_ranges_returns_each_range_in_order_with_orm_values(db):
+    """Rows of several (key, version range) pairs in one statement, converted as the ORM
+    converts them (a uuid is a UUID on SQLite too, a datetime is aware)."""
+    streams = [uuid.uuid4() for _ in range(3)]
+    for number, stream in enumerate(streams):
+        AggregateStream.objects.create(
+            uuid=stream, aggregate_type="tests.Tally", version=number, last_hash="h"
+        )
+    names = ("uuid", "version", "updated_at")
+    ranges = {streams[0]: (0, 0), streams[2]: (1, 5), streams[1]: (2, 3)}  # the last: none
+    rows = sql.select_ranges(AggregateStream, names, "uuid", "version", ranges)
+    expected = list(
+        AggregateStream.objects.filter(uuid__in=[streams[0], streams[2]])
+        .order_by("uuid", "version")
+        .values_list(*names)
+    )
+    assert rows == expected
+    assert all(isinstance(row[0], uuid.UUID) and row[2].tzinfo is not None for row in rows)
