@@ -257,12 +257,12 @@ def _transfer_body(rng: random.Random, owner: Owner) -> dict:
     }
 
 
-def mix_request(owners: list[Owner]):
+def mix_request(owners: list[Owner], weights: list[float] = MIX):
     kinds = ["transfer", "balances", "history"]
 
     def next_request(rng: random.Random):
         owner = rng.choice(owners)
-        kind = rng.choices(kinds, MIX)[0]
+        kind = rng.choices(kinds, weights)[0]
         if kind == "transfer":
             body = json.dumps(_transfer_body(rng, owner))
             return "POST transfers", "POST", "/api/v1/transfers", owner.token, body

@@ -23,6 +23,7 @@ from apps.accounts.selectors import (
     account_turnover,
 )
 from apps.accounts.services import account_close, account_freeze, account_open, account_unfreeze
+from apps.core import sql
 from apps.core.api import (
     ErrorSerializer,
     MinorUnitsField,
@@ -61,7 +62,7 @@ def accounts_for(
 ) -> list[Account]:
     """`account_for` of several accounts at once: one query for the accounts and one for the
     caller's object permissions on all of them (a bulk request names up to 100)."""
-    found = Account.objects.in_bulk(account_uuids)
+    found = {account.uuid: account for account in sql.models_in(Account, "uuid", account_uuids)}
     held = _object_permissions(request.user, list(found))
     for account_uuid in account_uuids:
         account = found.get(account_uuid)

@@ -13,9 +13,11 @@ import functools
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+
+M = TypeVar("M", bound=models.Model)
 
 
 @contextmanager
@@ -148,10 +150,14 @@ def select_in(
     *,
     lock: bool = False,
 ) -> list[tuple]:
-    """SELECT `names` of the rows whose `key` is one of `values`, in `key` order, as Python
-    values; with `lock` the rows stay locked (FOR UPDATE) until the transaction ends."""
+    """SELECT `names` of the rows whose `key` is one of `values`, in `key` order, with values
+    converted as the ORM converts them; with `lock` the rows stay locked (FOR UPDATE) until the
+    transaction ends."""
+    if not values:
+        return []
     fields = _fields(model, names)
     key_field = model._meta.get_field(key)
+    converters = _converters(model, tuple(names), connection.vendor)
     placeholders = ", ".join(["%s"] * len(values))
     sql = (
         f"SELECT {', '.join(connection.ops.quote_name(f.column) for f in fields)} "
@@ -163,7 +169,18 @@ def select_in(
     with connection.cursor() as cursor:
         cursor.execute(sql, [key_field.get_db_prep_value(v, connection) for v in values])
         rows = cursor.fetchall()
-    return [tuple(f.to_python(v) for f, v in zip(fields, row, strict=True)) for row in rows]
+    return [_converted(row, converters) for row in rows]
+
+
+def models_in(model: type[M], key: str, values: Sequence[Any]) -> list[M]:
+    """The instances `model.objects.filter(<key>__in=values)` would give, in `key` order,
+    without compiling a query: for the lookups every API request makes (its token, its user,
+    its accounts), where the ORM's compilation costs ten times the query."""
+    fields = model._meta.concrete_fields
+    names = tuple(field.name for field in fields)
+    attnames = [field.attname for field in fields]
+    rows = select_in(model, names, key, values)
+    return [model.from_db(connection.alias, attnames, row) for row in rows]
 
 
 # SQLite's default cap is 999 parameters per statement; three per range.

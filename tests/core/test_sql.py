@@ -70,3 +70,21 @@ def test_select_ranges_returns_each_range_in_order_with_orm_values(db):
     )
     assert rows == expected
     assert all(isinstance(row[0], uuid.UUID) and row[2].tzinfo is not None for row in rows)
+
+
+def test_models_in_gives_what_the_orm_gives(db):
+    """Instances with every field as the ORM loads it, saved state included (so a later save
+    updates, not inserts), for a model with a foreign key, JSON and datetimes."""
+    from apps.users.models import ApiToken
+    from apps.users.services import token_create
+    from tests.factories import UserFactory
+
+    user = UserFactory()
+    token = token_create(user=user, name="cli").token
+    (loaded,) = sql.models_in(ApiToken, "key_hash", [token.key_hash])
+    expected = ApiToken.objects.get(pk=token.pk)
+    fields = [field.attname for field in ApiToken._meta.concrete_fields]
+    assert [getattr(loaded, f) for f in fields] == [getattr(expected, f) for f in fields]
+    assert not loaded._state.adding and loaded.user == user
+    assert sql.models_in(ApiToken, "key_hash", ["no such hash"]) == []
+    assert sql.models_in(ApiToken, "key_hash", []) == []
