@@ -71,7 +71,6 @@ def _claim(scope: str, key: str, fingerprint: str) -> tuple[IdempotencyRecord, b
     )
     if ids:
         record.pk = ids[0]
-        record._state.adding = False
         return record, True
     existing = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
     if existing is not None and existing.expires_at > now:
@@ -106,8 +105,9 @@ def run_idempotent(
             status_code, body = handler()
     except DomainError as exc:
         status_code, body = exc.http_status, exc.as_dict()
-    record.status_code, record.response = status_code, body
-    record.save(update_fields=["status_code", "response"])
+    sql.update_each(
+        IdempotencyRecord, ["status_code", "response"], ["id"], [[status_code, body, record.pk]]
+    )
     return IdempotentResult(status_code, body, replayed=False)
 
 
