@@ -67,11 +67,18 @@ def _moved(moves: list[tuple[MoneyAdded | MoneySubtracted, EventRecord]]) -> Non
         day_total[2] += 1
         if evt.balance_after < 0:
             overdrawn.add(record.aggregate_uuid)
-    _upsert_balances(sorted(balances.items()))
-    _add_turnovers(sorted(turnovers.items()))
+    _upsert_balances(sorted(balances.items(), key=_by_key))
+    _add_turnovers(sorted(turnovers.items(), key=_by_key))
     if overdrawn:
         # Only a staff-forced reversal can do this to a customer account.
         Account.objects.filter(uuid__in=overdrawn, kind=Account.Kind.CUSTOMER).update(flagged=True)
+
+
+def _by_key(item: tuple[tuple, object]) -> tuple:
+    """Rows in key order, so concurrent writers lock them in the same order; the account's
+    UUID compared as its integer, which orders alike without UUID's Python-level comparisons."""
+    account, *rest = item[0]
+    return (account.int, *rest)
 
 
 def _upsert_balances(balances: list[tuple[tuple, tuple[int, int]]]) -> None:

@@ -13,9 +13,12 @@ import functools
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from psycopg import pq
+from psycopg.adapt import Loader
 
 M = TypeVar("M", bound=models.Model)
 
@@ -34,6 +37,26 @@ def pipelined() -> Iterator[None]:
     connection.ensure_connection()
     with connection.wrap_database_errors, connection.connection.pipeline():
         yield
+
+
+@contextmanager
+def _reading() -> Iterator[Any]:
+    """A cursor for the SELECTs below. On PostgreSQL its results come in binary, which psycopg
+    loads in C for uuids, integers, numerics and timestamps instead of parsing their text; jsonb
+    is handed on as text, as Django's own loader leaves it, for the fields' converters."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.cursor.format = pq.Format.BINARY
+            cursor.cursor.adapters.register_loader("jsonb", _JsonbAsText)
+        yield cursor
+
+
+class _JsonbAsText(Loader):
+    format = pq.Format.BINARY
+
+    def load(self, data: Any) -> str:
+        # jsonb's binary form is a version byte (1) and the document's text.
+        return bytes(data[1:]).decode()
 
 
 def _fields(model: type[models.Model], names: Sequence[str]) -> list[models.Field]:
@@ -67,10 +90,22 @@ def _adapter(field: models.Field, db) -> Callable[[Any], Any]:
         internal_type = field.get_internal_type()
         adapt = functools.partial(db.ops.adapt_integerfield_value, internal_type=internal_type)
         return lambda value: adapt(value) if type(value) is int else slow(value)
-    if db.vendor == "postgresql" and kind is models.UUIDField:
+    if kind is models.ForeignKey:
+        # Django leaves a key to the target field, after mapping None (and "" where the target
+        # takes no empty strings) to NULL.
+        target = _adapter(field.target_field, db)
+        return lambda value: slow(value) if value is None or value == "" else target(value)
+    if db.vendor != "postgresql":
+        return slow
+    # psycopg takes these types as they are, so PostgreSQL's operations return them unchanged.
+    if kind is models.UUIDField:
         return lambda value: value if type(value) is uuid.UUID else slow(value)
-    if db.vendor == "postgresql" and kind is models.DateTimeField:
+    if kind is models.DateTimeField:
         return lambda value: value if _is_aware_datetime(value) else slow(value)
+    if kind is models.DateField:
+        return lambda value: value if type(value) is dt.date else slow(value)
+    if kind is models.DecimalField:
+        return lambda value: value if value is None or _is_finite_decimal(value) else slow(value)
     return slow
 
 
@@ -86,6 +121,10 @@ _INTEGER_FIELDS = (
 
 def _is_aware_datetime(value: Any) -> bool:
     return isinstance(value, dt.datetime) and value.tzinfo is not None
+
+
+def _is_finite_decimal(value: Any) -> bool:
+    return type(value) is Decimal and value.is_finite()
 
 
 @functools.lru_cache(maxsize=256)
@@ -166,7 +205,7 @@ def select_in(
     )
     if lock and connection.features.has_select_for_update:
         sql += " FOR UPDATE"
-    with connection.cursor() as cursor:
+    with _reading() as cursor:
         cursor.execute(sql, [key_field.get_db_prep_value(v, connection) for v in values])
         rows = cursor.fetchall()
     return [_converted(row, converters) for row in rows]
@@ -202,7 +241,7 @@ def select_ranges(
     converters = _converters(model, tuple(names), connection.vendor)
     items = list(ranges.items())
     rows: list[tuple] = []
-    with connection.cursor() as cursor:
+    with _reading() as cursor:
         for start in range(0, len(items), _RANGES_PER_STATEMENT):
             chunk = items[start : start + _RANGES_PER_STATEMENT]
             statement = (
@@ -217,6 +256,25 @@ def select_ranges(
             ]
             cursor.execute(statement, params)
             rows += cursor.fetchall()
+    return [_converted(row, converters) for row in rows]
+
+
+def select_after(
+    model: type[models.Model], names: Sequence[str], key: str, after: Any, limit: int
+) -> list[tuple]:
+    """SELECT `names` of the first `limit` rows whose `key` is greater than `after`, in `key`
+    order, with values converted as the ORM converts them: a keyset page, for reading a table
+    through in batches without compiling a query per batch."""
+    converters = _converters(model, tuple(names), connection.vendor)
+    statement = (
+        f"SELECT {', '.join(column(model, name) for name in names)} FROM {table(model)} "
+        f"WHERE {column(model, key)} > %s ORDER BY {column(model, key)} LIMIT %s"
+    )
+    with _reading() as cursor:
+        cursor.execute(
+            statement, [model._meta.get_field(key).get_db_prep_value(after, connection), limit]
+        )
+        rows = cursor.fetchall()
     return [_converted(row, converters) for row in rows]
 
 

@@ -32,6 +32,9 @@ ROWS = [
     (AccountBalance, ("account", "asset_code", "balance", "version"), (uuid.uuid4(), "USD", -5, 9)),
     (Turnover, ("day", "credit", "debit", "count"), (NOW.date(), 0, 2**62, 1)),
     (Transfer, ("rate", "to_amount"), (None, None)),
+    (Transfer, ("from_account", "to_account", "rate"), (uuid.uuid4(), None, 0.25)),
+    (Transfer, ("from_account", "to_account"), (str(uuid.uuid4()), "")),
+    (Turnover, ("account", "day"), (uuid.uuid4(), NOW)),
 ]  # fmt: skip
 
 
