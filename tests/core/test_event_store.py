@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import pickle
 import uuid
 
@@ -298,6 +299,22 @@ def test_snapshot_aggregates_command_snapshots_long_streams():
     assert Snapshot.objects.filter(aggregate_uuid=tally.uuid, aggregate_version=6).exists()
     call_command("snapshot_aggregates", "--min-events", "3")  # nothing new: idempotent
     assert Snapshot.objects.filter(aggregate_uuid=tally.uuid).count() == 1
+
+
+def test_rebuild_pauses_the_cycle_collector_only_while_it_runs():
+    from apps.core.replay import _collector_paused
+
+    with pytest.raises(RuntimeError), _collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("a failed rebuild")
+    assert gc.isenabled()
+    gc.disable()  # a caller that runs without it keeps it off
+    try:
+        with _collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_rebuild_projections_reproduces_the_read_model_exactly():

@@ -91,3 +91,26 @@ def test_models_in_gives_what_the_orm_gives(db):
     assert not loaded._state.adding and loaded.user == user
     assert sql.models_in(ApiToken, "key_hash", ["no such hash"]) == []
     assert sql.models_in(ApiToken, "key_hash", []) == []
+
+
+def test_select_after_pages_a_table_by_key_with_orm_values(db):
+    """Keyset pages: the rows after a key, in key order, at most `limit`, converted as the ORM
+    converts them (JSON documents decoded, datetimes aware, uuids as UUID on both backends)."""
+    from apps.accounts.models import AccountEvent
+
+    for number in range(5):
+        AccountEvent.objects.create(
+            aggregate_uuid=uuid.uuid4(),
+            aggregate_version=0,
+            event_type="tests.Page",
+            event_data={"n": number, "big": 2**62},
+            meta_data={"actor": {"id": "t"}},
+            hash="h",
+        )
+    names = ("id", "aggregate_uuid", "event_data", "meta_data", "created_at")
+    ordered = list(AccountEvent.objects.order_by("id").values_list(*names))
+    first = sql.select_after(AccountEvent, names, "id", 0, 2)
+    rest = sql.select_after(AccountEvent, names, "id", first[-1][0], 10)
+    assert first == ordered[:2] and rest == ordered[2:]
+    assert sql.select_after(AccountEvent, names, "id", ordered[-1][0], 10) == []
+    assert rest[0][2] == {"n": 2, "big": 2**62} and rest[0][4].tzinfo is not None
