@@ -42,12 +42,29 @@ def django_on_fresh_database(name: str | None = None) -> None:
     call_command("load_reference_data", verbosity=0)
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) clock ticks of the whole machine since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return sum(values) - values[3] - values[4], sum(values)
+
+
+def cpu_clock() -> tuple[float, float]:
+    """(CPU seconds of this process and its reaped children, busy CPU seconds of the whole
+    machine): the second counts what the database and the kernel spend for the benchmark too,
+    which is what bounds throughput when they share the cores with it."""
+    times = os.times()
+    own = times.user + times.system + times.children_user + times.children_system
+    return own, machine_cpu()[0] / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Measurement:
     name: str
     operations: int
     seconds: float
     latencies: list[float]
+    process_cpu: float = 0.0  # seconds, from cpu_clock(), when measured
+    machine_cpu: float = 0.0
 
     @property
     def per_second(self) -> float:
@@ -59,11 +76,28 @@ class Measurement:
             return 0.0
         return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
 
-    def line(self) -> str:
+    def cpu_per_operation(self) -> tuple[float, float]:
+        """Milliseconds of CPU per operation: the machine's, and this process's share of it."""
+        if not self.operations:
+            return 0.0, 0.0
         return (
+            self.machine_cpu / self.operations * 1000,
+            self.process_cpu / self.operations * 1000,
+        )
+
+    def line(self) -> str:
+        text = (
             f"{self.name:<38} {self.per_second:>9.1f}/s  p50 {self.percentile(50):7.2f} ms"
             f"  p99 {self.percentile(99):7.2f} ms  (n={self.operations})"
         )
+        if self.machine_cpu:
+            machine, process = self.cpu_per_operation()
+            busy = self.machine_cpu / (self.seconds * len(os.sched_getaffinity(0))) * 100
+            text += (
+                f"\n{'':<38} CPU {machine:5.2f} ms/op (Python {process:5.2f}),"
+                f" machine {busy:3.0f}% busy"
+            )
+        return text
 
 
 def median(values: list[float]) -> float:

@@ -14,9 +14,10 @@ process cannot do more operations per second than one second divided by the CPU 
 BENCH_ROUNDS (4) rounds of BENCH_OPERATIONS (1,500; 30 for api-bulk) uniform operations among
 BENCH_ACCOUNTS (200) accounts in one thread and prints the CPU and wall milliseconds per
 operation, minimum and median over the rounds. `--profile` adds cProfile's top functions by
-cumulative CPU time (its own overhead inflates small, frequent calls: read its shares as hints,
-and the plain figure as the measure). The API operations use bench/http.py's settings (Redis
-db 12, limits and throttles counted but never refusing).
+cumulative CPU time, or by their own with BENCH_PROFILE_SORT=tottime (its own overhead inflates
+small, frequent calls: read its shares as hints, and the plain figure as the measure). The API
+operations use bench/http.py's settings (Redis db 12, limits and throttles counted but never
+refusing).
 
 What a single process cannot show: in several processes (gunicorn's workers), an account another
 process wrote since is behind in this one's state cache and is caught up from the database.
@@ -118,7 +119,9 @@ def _profile(run: Callable[[], None]) -> None:
 
     profiler = cProfile.Profile(time.process_time)
     profiler.runcall(run)
-    pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
+    pstats.Stats(profiler).sort_stats(
+        os.environ.get("BENCH_PROFILE_SORT", "cumulative")
+    ).print_stats(60)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import ledger
-from bench._setup import ROOT, Measurement, django_on_fresh_database, median
+from bench._setup import ROOT, Measurement, django_on_fresh_database, machine_cpu, median
 
 DATABASE = os.environ.get("BENCH_HTTP_DATABASE", "finaegis_bench_http")
 REDIS = os.environ.get("BENCH_HTTP_REDIS", "redis://127.0.0.1:6379/12")
@@ -170,12 +170,6 @@ def cpu_seconds_of_tree(pid: int) -> float:
         except (OSError, IndexError):
             continue
     return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def machine_cpu() -> tuple[float, float]:
-    """(busy, total) clock ticks of the whole machine since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return sum(values) - values[3] - values[4], sum(values)
 
 
 # --- the client ----------------------------------------------------------------------------------
@@ -304,6 +298,11 @@ def measured(port: int, server: subprocess.Popen, seconds: float, next_request) 
     print(
         f"CPU of {capacity / elapsed:.0f} cores: client {client / capacity:.0%}, gunicorn "
         f"{server_cpu / capacity:.0%}, machine busy {machine:.0%} (the rest: PostgreSQL, Redis)"
+    )
+    busy_seconds = (busy_after - busy_before) / os.sysconf("SC_CLK_TCK")
+    print(
+        f"CPU per request: machine {busy_seconds / max(1, requests) * 1000:.2f} ms, of which "
+        f"gunicorn {server_cpu / max(1, requests) * 1000:.2f} ms"
     )
     print(f"errors: {tally.errors}")
     for body in tally.error_bodies[:SHOWN_ERRORS]:
