@@ -126,7 +126,9 @@ def _run_processes(processes: int, work) -> tuple[list[float], float]:
     pool = [context.Process(target=runner, args=(i, sender)) for i, (_, sender) in enumerate(pipes)]
     for process in pool:
         process.start()
-    start_barrier.wait()
+    for _, sender in pipes:
+        sender.close()  # the child's copy stays open: a child that dies unheard is an EOFError
+    start_barrier.wait(timeout=60)  # a child that dies before it breaks the barrier
     began = time.perf_counter()
     results = [receiver.recv() for receiver, _ in pipes]
     elapsed = time.perf_counter() - began
