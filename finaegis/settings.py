@@ -7,6 +7,7 @@ PostgreSQL and REDIS_URL at Redis, and must set its own SECRET_KEY and EVENT_HAS
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import environ
@@ -441,6 +442,19 @@ EXCHANGE_RATE_PROVIDER = env.str(
     "EXCHANGE_RATE_PROVIDER", default="apps.assets.providers.DemoRateProvider"
 )
 EXCHANGE_RATE_CACHE_SECONDS = env.int("EXCHANGE_RATE_CACHE_SECONDS", default=60)
+# The bank's spread on conversions, in basis points of the mid, half on each side: a customer
+# converts at the bid (mid less half the spread); a recorded bid or ask wider than that is kept.
+EXCHANGE_SPREAD_BPS = env.int("EXCHANGE_SPREAD_BPS", default=50)
+if not 0 <= EXCHANGE_SPREAD_BPS < 10_000:
+    raise ImproperlyConfigured("EXCHANGE_SPREAD_BPS must be from 0 to 9999")
+# A new rate further than this (percent) from its reference (the pair's 24-hour average, else the
+# rate in force) is recorded as pending and used only once a second staff member approves it.
+try:
+    EXCHANGE_RATE_BAND_PCT = Decimal(env.str("EXCHANGE_RATE_BAND_PCT", default="10"))
+except InvalidOperation:
+    raise ImproperlyConfigured("EXCHANGE_RATE_BAND_PCT must be a decimal number") from None
+if not EXCHANGE_RATE_BAND_PCT.is_finite() or EXCHANGE_RATE_BAND_PCT < 0:
+    raise ImproperlyConfigured("EXCHANGE_RATE_BAND_PCT must be a number of percent, 0 or more")
 
 # Per-user limits of the API's money-moving operations (counts per hour and day; amounts per
 # hour per asset in minor units). OPERATION_LIMITS takes JSON to override.
@@ -456,6 +470,15 @@ OPERATION_LIMITS = env.json(
 # A staff member's manual deposit or withdrawal worth more than this (US cents at current rates)
 # waits for a second staff member's approval.
 MAKER_CHECKER_THRESHOLD_USD = env.int("MAKER_CHECKER_THRESHOLD_USD", default=1_000_000)
+
+# Bounds of every amount, in each asset's minor units: one leg of an entry may move at most
+# per_operation, and no account (system accounts included, so a custodian's settlement account
+# too) may hold more than per_balance either way. Far below 2^63, so no balance, sum or daily
+# turnover overflows. JSON {"default": {...}, "<ASSET>": {"per_operation": N, "per_balance": N}}.
+ASSET_AMOUNT_LIMITS = {
+    "default": {"per_operation": 10**14, "per_balance": 10**16},
+    **env.json("ASSET_AMOUNT_LIMITS", default={}),
+}
 
 # Idempotency-Key responses are kept at least this long (API.md: at least 24 hours).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)

@@ -9,12 +9,14 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from unfold.decorators import action
 
-from apps.assets.models import Asset, AssetEvent, ExchangeRate, RateDeviation
+from apps.assets.models import Asset, AssetEvent, ExchangeRate, RateDeviation, RateStatus
 from apps.assets.services import (
     asset_activate,
     asset_deactivate,
+    exchange_rate_approve,
     exchange_rate_deactivate,
     exchange_rate_record,
+    exchange_rate_reject,
     exchange_rates_refresh,
 )
 from apps.core.admin import ReadOnlyAdmin, StoredEventAdmin, action_with_form
@@ -68,7 +70,19 @@ class ManualRateForm(forms.Form):
     rate = forms.DecimalField(max_digits=30, decimal_places=18, help_text="1 from = rate to")
     bid = forms.DecimalField(max_digits=30, decimal_places=18, required=False)
     ask = forms.DecimalField(max_digits=30, decimal_places=18, required=False)
+    reverse_rate = forms.DecimalField(
+        max_digits=30,
+        decimal_places=18,
+        required=False,
+        help_text="1 to = reverse rate from; empty: the reverse is the inverse of the rate",
+    )
+    reverse_bid = forms.DecimalField(max_digits=30, decimal_places=18, required=False)
+    reverse_ask = forms.DecimalField(max_digits=30, decimal_places=18, required=False)
     expires_at = forms.DateTimeField(required=False)
+
+
+class ConfirmForm(forms.Form):
+    confirm = forms.BooleanField(label="I have checked the selected rates")
 
 
 @admin.register(ExchangeRate)
@@ -82,12 +96,15 @@ class ExchangeRateAdmin(ReadOnlyAdmin):
         "source",
         "valid_at",
         "expires_at",
+        "status",
         "is_active",
+        "recorded_by",
+        "decided_by",
     )
-    list_filter = ("source", "from_asset", "to_asset", "is_active")
+    list_filter = ("status", "source", "from_asset", "to_asset", "is_active")
     date_hierarchy = "valid_at"
     list_select_related = ("from_asset", "to_asset")
-    actions = ("deactivate_rates",)
+    actions = ("approve_rates", "reject_rates", "deactivate_rates")
     actions_list = ("add_manual_rate", "refresh_rates")
 
     def has_manage_permission(self, request):
@@ -101,11 +118,19 @@ class ExchangeRateAdmin(ReadOnlyAdmin):
         form = ManualRateForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                exchange_rate_record(source="manual", **form.cleaned_data)
+                row = exchange_rate_record(source="manual", **form.cleaned_data)
             except DomainError as exc:
                 form.add_error(None, f"{exc.message} {exc.details or ''}")
             else:
-                self.message_user(request, "Rate recorded.", messages.SUCCESS)
+                if row.status == RateStatus.PENDING:
+                    self.message_user(
+                        request,
+                        "Rate recorded as pending: it is outside the band from its reference "
+                        "and is not used until another staff member approves it.",
+                        messages.WARNING,
+                    )
+                else:
+                    self.message_user(request, "Rate recorded.", messages.SUCCESS)
                 return redirect("admin:assets_exchangerate_changelist")
         context = {
             **self.admin_site.each_context(request),
@@ -122,8 +147,12 @@ class ExchangeRateAdmin(ReadOnlyAdmin):
         # A GET only asks: recording rates from a followed link would be a cross-site trap.
         form = RefreshForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            count = exchange_rates_refresh()
-            self.message_user(request, f"Recorded {count} rate(s).", messages.SUCCESS)
+            try:
+                count = exchange_rates_refresh()
+            except DomainError as exc:
+                self.message_user(request, f"{exc.message} {exc.details}", messages.ERROR)
+            else:
+                self.message_user(request, f"Recorded {count} rate(s).", messages.SUCCESS)
             return redirect("admin:assets_exchangerate_changelist")
         context = {
             **self.admin_site.each_context(request),
@@ -132,6 +161,34 @@ class ExchangeRateAdmin(ReadOnlyAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/plain_form.html", context)
+
+    @admin.action(
+        description="Approve selected pending rates (not your own)", permissions=["manage"]
+    )
+    def approve_rates(self, request, queryset):
+        return action_with_form(
+            self,
+            request,
+            queryset,
+            form_class=ConfirmForm,
+            title="Approve: the rates take effect now",
+            apply=lambda rate, d: exchange_rate_approve(rate_id=rate.id),
+            done="Approved",
+        )
+
+    @admin.action(
+        description="Reject selected pending rates (not your own)", permissions=["manage"]
+    )
+    def reject_rates(self, request, queryset):
+        return action_with_form(
+            self,
+            request,
+            queryset,
+            form_class=ReasonForm,
+            title="Reject",
+            apply=lambda rate, d: exchange_rate_reject(rate_id=rate.id, reason=d["reason"]),
+            done="Rejected",
+        )
 
     @admin.action(description="Withdraw selected rates from use", permissions=["manage"])
     def deactivate_rates(self, request, queryset):

@@ -8,24 +8,28 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal, localcontext
-from typing import Any, ClassVar
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from typing import Any
 
 from apps.assets.events import (
     AssetActivated,
     AssetDeactivated,
     AssetDefined,
+    ExchangeRateApproved,
     ExchangeRateDeactivated,
     ExchangeRateDeviationDetected,
     ExchangeRateRecorded,
+    ExchangeRateRejected,
 )
+from apps.assets.rates import refuse_reciprocal_gain
 from apps.core.aggregates import AggregateRoot, applies
-from apps.core.errors import DomainError, InvalidInput
+from apps.core.errors import DomainError, InvalidInput, MakerCannotDecide
 
 # Fixed forever: the aggregate uuids of assets and rate pairs are derived from it.
 NAMESPACE = uuid.UUID("74e6cfcf-4688-48d6-b6d1-b7b14fcccd7e")
 
 DEVIATION_PERCENT_PLACES = Decimal("0.0001")
+RATE_PLACES_QUANTUM = Decimal("1e-18")  # the rate columns' scale (models.RATE_PLACES)
 
 
 def asset_uuid(code: str) -> uuid.UUID:
@@ -125,14 +129,32 @@ class Asset(AggregateRoot):
         self.is_active = False
 
 
+class RateDecisionNeedsStaff(DomainError):
+    code = "STAFF_DECISION_REQUIRED"
+    default_message = "Only a staff member can approve or reject a pending exchange rate."
+    http_status = 403
+
+
+class ExchangeRateNotPending(DomainError):
+    code = "EXCHANGE_RATE_NOT_PENDING"
+    default_message = "The exchange rate is not awaiting approval."
+
+
+def deviation_percent(rate: Decimal, reference: Decimal) -> Decimal:
+    """How far `rate` is from `reference`, in percent of the reference, exactly."""
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return abs(rate - reference) * 100 / reference
+
+
 class RatePair(AggregateRoot):
-    """The rates recorded for one ordered pair (FROM/TO) and the warnings raised on them."""
+    """The rates recorded for one ordered pair (FROM/TO), the warnings raised on them and the
+    decisions on those that waited for approval."""
 
     aggregate_type = "assets.RatePair"
     # A refreshed pair gets a rate every few minutes, forever: snapshot often so loading it
     # replays a short tail (its state stays small).
     snapshot_every = 100
-    deviation_threshold_percent: ClassVar[Decimal] = Decimal("10")
 
     def __init__(self, aggregate_uuid: uuid.UUID):
         super().__init__(aggregate_uuid)
@@ -143,6 +165,8 @@ class RatePair(AggregateRoot):
         self.rates_recorded = 0
         self.deviations_detected = 0
         self.deactivated_rate_ids: list[int] = []
+        # The version of each pending rate's event -> who recorded it (JSON keys are strings).
+        self.pending_rates: dict[str, str] = {}
 
     @classmethod
     def for_pair(cls, from_code: str, to_code: str) -> RatePair:
@@ -159,11 +183,20 @@ class RatePair(AggregateRoot):
         source: str,
         valid_at: datetime,
         expires_at: datetime | None,
-        average_24h: Decimal | None,
+        reverse_rate: Decimal | None = None,
+        reverse_bid: Decimal | None = None,
+        reverse_ask: Decimal | None = None,
+        reference: Decimal | None,
+        band_percent: Decimal,
+        recorded_by: str,
     ) -> Decimal | None:
-        """Record the rate; when it is more than the threshold away from `average_24h` (the
-        pair's average over the last 24 hours, None when there was none), record the deviation
-        too and return its percentage."""
+        """Record the rate (and, when given, the reverse direction's rate recorded with it).
+
+        `reference` is what the pair's rate is compared with (None for the first rate of a
+        pair). A rate, or a reverse rate against the reference's inverse, more than
+        `band_percent` away is recorded as pending, with a deviation warning per direction;
+        the largest deviation is returned (None: the rate is in force at once).
+        """
         if self.from_code and (from_code, to_code) != (self.from_code, self.to_code):
             raise InvalidInput(
                 "This rate belongs to another pair.",
@@ -171,8 +204,18 @@ class RatePair(AggregateRoot):
             )
         if from_code == to_code:
             raise InvalidInput(details={"to_code": ["must differ from from_code"]})
-        if rate <= 0:
+        if rate <= 0 or (reverse_rate is not None and reverse_rate <= 0):
             raise InvalidInput(details={"rate": ["must be greater than zero"]})
+        if reverse_rate is not None:
+            refuse_reciprocal_gain(from_code, to_code, rate, reverse_rate)
+        warnings = self._deviations(from_code, to_code, rate, reference, band_percent)
+        if reverse_rate is not None and reference is not None and reference > 0:
+            with localcontext() as ctx:
+                ctx.prec = 60
+                reverse_reference = 1 / reference
+            warnings += self._deviations(
+                to_code, from_code, reverse_rate, reverse_reference, band_percent
+            )
         self.record(
             ExchangeRateRecorded(
                 from_code=from_code,
@@ -183,26 +226,42 @@ class RatePair(AggregateRoot):
                 source=source,
                 valid_at=valid_at,
                 expires_at=expires_at,
+                reverse_rate=reverse_rate,
+                reverse_bid=reverse_bid,
+                reverse_ask=reverse_ask,
+                pending=bool(warnings),
+                recorded_by=recorded_by,
             )
         )
-        if average_24h is None or average_24h <= 0:
-            return None
+        for warning in warnings:
+            self.record(warning)
+        return max((w.deviation_percent for w in warnings), default=None)
+
+    @staticmethod
+    def _deviations(
+        from_code: str,
+        to_code: str,
+        rate: Decimal,
+        reference: Decimal | None,
+        band_percent: Decimal,
+    ) -> list[ExchangeRateDeviationDetected]:
+        if reference is None or reference <= 0:
+            return []
+        deviation = deviation_percent(rate, reference)
+        if deviation <= band_percent:
+            return []
         with localcontext() as ctx:
             ctx.prec = 60
-            deviation = abs(rate - average_24h) * 100 / average_24h
-        if deviation <= self.deviation_threshold_percent:
-            return None
-        deviation = deviation.quantize(DEVIATION_PERCENT_PLACES)
-        self.record(
+            average = reference.quantize(RATE_PLACES_QUANTUM, rounding=ROUND_HALF_EVEN)
+        return [
             ExchangeRateDeviationDetected(
                 from_code=from_code,
                 to_code=to_code,
                 rate=rate,
-                average=average_24h,
-                deviation_percent=deviation,
+                average=average,
+                deviation_percent=deviation.quantize(DEVIATION_PERCENT_PLACES),
             )
-        )
-        return deviation
+        ]
 
     def deactivate_rate(self, *, rate_id: int, by: str, reason: str = "") -> None:
         if rate_id in self.deactivated_rate_ids:
@@ -211,6 +270,31 @@ class RatePair(AggregateRoot):
             )
         self.record(ExchangeRateDeactivated(rate_id=rate_id, by=by, reason=reason))
 
+    def _pending_maker(self, rate_id: int, rate_version: int, by: str) -> str:
+        maker = self.pending_rates.get(str(rate_version))
+        if maker is None or rate_id in self.deactivated_rate_ids:
+            raise ExchangeRateNotPending(details={"rate_id": rate_id})
+        if maker == by:
+            raise MakerCannotDecide(details={"rate_id": rate_id, "recorded_by": maker})
+        return maker
+
+    def approve_rate(
+        self, *, rate_id: int, rate_version: int, by: str, effective_at: datetime
+    ) -> None:
+        """Put a pending rate in force: only a staff member other than its maker may."""
+        self._pending_maker(rate_id, rate_version, by)
+        self.record(
+            ExchangeRateApproved(
+                rate_id=rate_id, rate_version=rate_version, by=by, effective_at=effective_at
+            )
+        )
+
+    def reject_rate(self, *, rate_id: int, rate_version: int, by: str, reason: str = "") -> None:
+        self._pending_maker(rate_id, rate_version, by)
+        self.record(
+            ExchangeRateRejected(rate_id=rate_id, rate_version=rate_version, by=by, reason=reason)
+        )
+
     @applies(ExchangeRateRecorded)
     def _rate_recorded(self, evt: ExchangeRateRecorded) -> None:
         self.from_code = evt.from_code
@@ -218,6 +302,9 @@ class RatePair(AggregateRoot):
         self.last_rate = str(evt.rate)
         self.last_valid_at = evt.valid_at.isoformat()
         self.rates_recorded += 1
+        if evt.pending:
+            # `apply` counts the version after this method: this event's version is one more.
+            self.pending_rates = {**self.pending_rates, str(self.version + 1): evt.recorded_by}
 
     @applies(ExchangeRateDeviationDetected)
     def _deviation_detected(self, evt: ExchangeRateDeviationDetected) -> None:
@@ -226,3 +313,11 @@ class RatePair(AggregateRoot):
     @applies(ExchangeRateDeactivated)
     def _rate_deactivated(self, evt: ExchangeRateDeactivated) -> None:
         self.deactivated_rate_ids = [*self.deactivated_rate_ids, evt.rate_id]
+
+    @applies(ExchangeRateApproved, ExchangeRateRejected)
+    def _rate_decided(self, evt: ExchangeRateApproved | ExchangeRateRejected) -> None:
+        self.pending_rates = {
+            version: maker
+            for version, maker in self.pending_rates.items()
+            if version != str(evt.rate_version)
+        }

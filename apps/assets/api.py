@@ -14,6 +14,7 @@ from apps.assets.selectors import (
     convert,
     exchange_rate_get,
     exchange_rate_list,
+    exchange_rate_quote,
 )
 from apps.core.api import ErrorSerializer, StandardPagination, page_of
 from apps.core.errors import AssetNotFound, NotFound
@@ -43,7 +44,8 @@ class AssetQuerySerializer(serializers.Serializer):
 
 
 class RateSerializer(serializers.Serializer):
-    """One current rate: 1 `from` is worth `rate` `to`."""
+    """One current quote: 1 `from` is worth `rate` `to` at the mid; a customer converting gets
+    `bid`, and pays `ask` for the reverse."""
 
     rate_fields = ("rate", "bid", "ask")
 
@@ -93,6 +95,8 @@ class ConvertQuerySerializer(serializers.Serializer):
 
 
 class ConversionSerializer(serializers.Serializer):
+    """The customer's quote: `converted_amount` at the bid `rate`, rounded down."""
+
     to = serializers.CharField(source="to_code")
     amount = serializers.IntegerField()
     converted_amount = serializers.IntegerField()
@@ -103,15 +107,6 @@ class ConversionSerializer(serializers.Serializer):
 
     def get_rate(self, conversion) -> str:
         return plain(conversion.rate)
-
-
-class _StoredQuote:
-    """An ExchangeRate row seen through the attributes of a RateQuote."""
-
-    def __init__(self, row):
-        self.from_code, self.to_code = row.from_asset_id, row.to_asset_id
-        self.rate, self.bid, self.ask = row.rate, row.bid, row.ask
-        self.source, self.valid_at, self.expires_at = row.source, row.valid_at, row.expires_at
 
 
 class AssetListView(APIView):
@@ -153,7 +148,7 @@ class ExchangeRateListView(APIView):
         )
         paginator = StandardPagination()
         page = paginator.paginate_queryset(rates, request, view=self)
-        quotes = [_StoredQuote(row) for row in page]
+        quotes = [exchange_rate_quote(row) for row in page]
         return paginator.get_paginated_response(RateSerializer(quotes, many=True).data)
 
 

@@ -25,6 +25,12 @@ class RateSource(models.TextChoices):
     MARKET = "market", "Market"
 
 
+class RateStatus(models.TextChoices):
+    ACCEPTED = "accepted", "In force"
+    PENDING = "pending", "Awaiting approval"
+    REJECTED = "rejected", "Rejected"
+
+
 class AssetEvent(StoredEvent):
     pass
 
@@ -52,7 +58,9 @@ class Asset(models.Model):
 class ExchangeRate(models.Model):
     """Read model of one recorded rate: 1 unit of `from_asset` is worth `rate` of `to_asset`.
 
-    Its id is the id of the event that recorded it, so a rebuild reproduces it exactly.
+    Its id is the id of the event that recorded it, so a rebuild reproduces it exactly. The
+    `reverse_*` columns hold the TO/FROM rate when both were recorded together; without them the
+    reverse direction is this rate's inverse. Only an accepted, active row is ever used.
     """
 
     id = models.BigIntegerField(primary_key=True)
@@ -69,10 +77,24 @@ class ExchangeRate(models.Model):
     ask = models.DecimalField(
         max_digits=RATE_DIGITS, decimal_places=RATE_PLACES, null=True, blank=True
     )
+    reverse_rate = models.DecimalField(
+        max_digits=RATE_DIGITS, decimal_places=RATE_PLACES, null=True, blank=True
+    )
+    reverse_bid = models.DecimalField(
+        max_digits=RATE_DIGITS, decimal_places=RATE_PLACES, null=True, blank=True
+    )
+    reverse_ask = models.DecimalField(
+        max_digits=RATE_DIGITS, decimal_places=RATE_PLACES, null=True, blank=True
+    )
     source = models.CharField(max_length=10, choices=RateSource.choices)
     valid_at = models.DateTimeField()
     expires_at = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
+    status = models.CharField(
+        max_length=10, choices=RateStatus.choices, default=RateStatus.ACCEPTED
+    )
+    recorded_by = models.CharField(max_length=100, blank=True)
+    decided_by = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:

@@ -6,11 +6,13 @@ from apps.assets.events import (
     AssetActivated,
     AssetDeactivated,
     AssetDefined,
+    ExchangeRateApproved,
     ExchangeRateDeactivated,
     ExchangeRateDeviationDetected,
     ExchangeRateRecorded,
+    ExchangeRateRejected,
 )
-from apps.assets.models import Asset, ExchangeRate, RateDeviation
+from apps.assets.models import Asset, ExchangeRate, RateDeviation, RateStatus
 from apps.core.projection import EventRecord, Projector
 
 assets_projector = Projector("assets", read_models=(RateDeviation, ExchangeRate, Asset))
@@ -48,10 +50,32 @@ def _rate_recorded(evt: ExchangeRateRecorded, record: EventRecord) -> None:
         bid=evt.bid,
         ask=evt.ask,
         source=evt.source,
+        reverse_rate=evt.reverse_rate,
+        reverse_bid=evt.reverse_bid,
+        reverse_ask=evt.reverse_ask,
         valid_at=evt.valid_at,
         expires_at=evt.expires_at,
         is_active=True,
+        status=RateStatus.PENDING if evt.pending else RateStatus.ACCEPTED,
+        recorded_by=evt.recorded_by,
         created_at=record.created_at,
+    )
+
+
+@assets_projector.on(ExchangeRateApproved)
+def _rate_approved(evt: ExchangeRateApproved, record: EventRecord) -> None:
+    row = ExchangeRate.objects.get(id=evt.rate_id)
+    # In force from the approval on: a rate waiting for its checker never applies backdated.
+    row.valid_at = max(row.valid_at, evt.effective_at)
+    row.status = RateStatus.ACCEPTED
+    row.decided_by = evt.by
+    row.save(update_fields=["valid_at", "status", "decided_by"])
+
+
+@assets_projector.on(ExchangeRateRejected)
+def _rate_rejected(evt: ExchangeRateRejected, record: EventRecord) -> None:
+    ExchangeRate.objects.filter(id=evt.rate_id).update(
+        status=RateStatus.REJECTED, decided_by=evt.by
     )
 
 

@@ -12,19 +12,18 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal, Inexact, localcontext
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, Inexact, localcontext
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import F, Q, QuerySet, Window
-from django.db.models.functions import RowNumber
+from django.db.models.functions import Greatest, Least, RowNumber
 from django.utils import timezone
 
-from apps.assets.models import Asset, ExchangeRate
+from apps.assets.models import Asset, ExchangeRate, RateStatus
+from apps.assets.rates import Sides, chained, customer_sides, inverse
 from apps.core.errors import AssetInactive, AssetNotFound, ExchangeRateNotFound, InvalidInput
 
-# Rates derived by inversion or through USD keep this many significant digits.
-DERIVED_RATE_DIGITS = 28
 CROSS_CURRENCY = "USD"
 
 _RATES_VERSION_KEY = "assets:rates:version"
@@ -150,65 +149,69 @@ def _rates_version() -> str:
     return version or uuid.uuid4().hex  # a cache that keeps nothing: never a hit
 
 
-def _valid_at(at: datetime) -> Q:
-    return Q(is_active=True, valid_at__lte=at) & (Q(expires_at__isnull=True) | Q(expires_at__gt=at))
+def _half_spread() -> Decimal:
+    """The bank's margin on each side of a mid, as a fraction (EXCHANGE_SPREAD_BPS is both)."""
+    return Decimal(settings.EXCHANGE_SPREAD_BPS) / 20000
 
 
-def _stored(from_code: str, to_code: str, at: datetime) -> ExchangeRate | None:
-    return (
-        ExchangeRate.objects.filter(_valid_at(at), from_asset_id=from_code, to_asset_id=to_code)
+def _usable(at: datetime) -> Q:
+    return Q(status=RateStatus.ACCEPTED, is_active=True, valid_at__lte=at)
+
+
+def _expired(row: ExchangeRate, at: datetime) -> bool:
+    return row.expires_at is not None and row.expires_at <= at
+
+
+def _newest_of_pair(from_code: str, to_code: str, at: datetime) -> ExchangeRate | None:
+    """The rate in force between two assets `at`: the newest accepted one recorded in either
+    direction. When it has expired the pair has none: an older rate is never revived by the
+    passing of time, since it was never checked against the rates recorded since."""
+    row = (
+        ExchangeRate.objects.filter(
+            _usable(at),
+            Q(from_asset_id=from_code, to_asset_id=to_code)
+            | Q(from_asset_id=to_code, to_asset_id=from_code),
+        )
         .order_by("-valid_at", "-id")
         .first()
     )
+    return None if row is None or _expired(row, at) else row
 
 
-def _inverse(value: Decimal | None) -> Decimal | None:
-    if value is None or not value:
-        return None
-    with localcontext() as ctx:
-        ctx.prec = DERIVED_RATE_DIGITS
-        ctx.rounding = ROUND_HALF_EVEN
-        return 1 / value
+def exchange_rate_sides(row: ExchangeRate, from_code: str) -> tuple[Sides, str]:
+    """The quote a rate row gives from `from_code` to its other asset, and its derivation: its
+    own direction as recorded, the reverse recorded with it, or else its inverse. Each side is
+    at least the configured spread from the mid."""
+    half = _half_spread()
+    recorded = customer_sides(row.rate, row.bid, row.ask, half)
+    if row.from_asset_id == from_code:
+        return recorded, "direct"
+    if row.reverse_rate is not None:
+        return customer_sides(row.reverse_rate, row.reverse_bid, row.reverse_ask, half), "paired"
+    return inverse(recorded), "inverse"
 
 
-def _product(a: Decimal | None, b: Decimal | None) -> Decimal | None:
-    if a is None or b is None:
-        return None
-    with localcontext() as ctx:
-        ctx.prec = DERIVED_RATE_DIGITS
-        ctx.rounding = ROUND_HALF_EVEN
-        return a * b
+def exchange_rate_quote(row: ExchangeRate, from_code: str | None = None) -> RateQuote:
+    """The quote a rate row gives from `from_code` (default: the direction it was recorded in)."""
+    from_code = from_code or row.from_asset_id
+    to_code = row.to_asset_id if from_code == row.from_asset_id else row.from_asset_id
+    sides, derivation = exchange_rate_sides(row, from_code)
+    return RateQuote(
+        from_code=from_code,
+        to_code=to_code,
+        rate=sides.mid,
+        bid=sides.bid,
+        ask=sides.ask,
+        source=row.source,
+        valid_at=row.valid_at,
+        expires_at=row.expires_at,
+        derivation=derivation,
+    )
 
 
 def _leg(from_code: str, to_code: str, at: datetime) -> RateQuote | None:
-    """The direct rate of the pair, else the inverse of the reverse pair's rate."""
-    row = _stored(from_code, to_code, at)
-    if row is not None:
-        return RateQuote(
-            from_code=from_code,
-            to_code=to_code,
-            rate=row.rate,
-            bid=row.bid,
-            ask=row.ask,
-            source=row.source,
-            valid_at=row.valid_at,
-            expires_at=row.expires_at,
-            derivation="direct",
-        )
-    row = _stored(to_code, from_code, at)
-    if row is not None:
-        return RateQuote(
-            from_code=from_code,
-            to_code=to_code,
-            rate=_inverse(row.rate),
-            bid=_inverse(row.ask),
-            ask=_inverse(row.bid),
-            source=row.source,
-            valid_at=row.valid_at,
-            expires_at=row.expires_at,
-            derivation="inverse",
-        )
-    return None
+    row = _newest_of_pair(from_code, to_code, at)
+    return None if row is None else exchange_rate_quote(row, from_code)
 
 
 def _earliest(*moments: datetime | None) -> datetime | None:
@@ -224,12 +227,15 @@ def _lookup(from_code: str, to_code: str, at: datetime) -> RateQuote:
         first = _leg(from_code, CROSS_CURRENCY, at)
         second = _leg(CROSS_CURRENCY, to_code, at) if first is not None else None
         if first is not None and second is not None:
+            crossed = chained(
+                Sides(first.rate, first.bid, first.ask), Sides(second.rate, second.bid, second.ask)
+            )
             return RateQuote(
                 from_code=from_code,
                 to_code=to_code,
-                rate=_product(first.rate, second.rate),
-                bid=_product(first.bid, second.bid),
-                ask=_product(first.ask, second.ask),
+                rate=crossed.mid,
+                bid=crossed.bid,
+                ask=crossed.ask,
                 source=first.source
                 if first.source == second.source
                 else f"{first.source}+{second.source}",
@@ -247,7 +253,9 @@ def _identity(code: str, at: datetime) -> RateQuote:
 
 
 def exchange_rate_get(from_code: str, to_code: str, *, at: datetime | None = None) -> RateQuote:
-    """The rate valid `at` (default now): direct, else inverse, else cross through USD."""
+    """The quote in force `at` (default now): the pair's newest rate (its own direction, the
+    reverse recorded with it, or its inverse), else crossed through USD. `rate` is the mid,
+    for valuation; `bid` is what a customer converting gets."""
     if at is not None:
         return _identity(from_code, at) if from_code == to_code else _lookup(from_code, to_code, at)
     now = timezone.now()
@@ -268,24 +276,50 @@ def exchange_rate_get(from_code: str, to_code: str, *, at: datetime | None = Non
     return quote
 
 
-def exchange_rate_list(
-    *, from_code: str | None = None, to_code: str | None = None, source: str | None = None
-) -> QuerySet[ExchangeRate]:
-    """The current rate of every pair (the newest valid one), optionally filtered."""
-    current = ExchangeRate.objects.filter(_valid_at(timezone.now()))
-    if from_code is not None:
-        current = current.filter(from_asset_id=from_code)
-    if to_code is not None:
-        current = current.filter(to_asset_id=to_code)
-    ranked = current.annotate(
-        newness=Window(
-            RowNumber(),
-            partition_by=[F("from_asset"), F("to_asset")],
-            order_by=[F("valid_at").desc(), F("id").desc()],
+def exchange_rates_in_force(
+    at: datetime,
+    *,
+    adding: tuple[ExchangeRate, ...] = (),
+    without_ids: tuple[int, ...] = (),
+) -> list[ExchangeRate]:
+    """The rate in force `at` for every pair of assets (one row per unordered pair), as it would
+    be with `adding` (unsaved or pending rows, taken as accepted) and without the rows whose ids
+    are `without_ids`. The services check a change against this before making it."""
+    ranked = (
+        ExchangeRate.objects.filter(_usable(at))
+        .exclude(id__in=without_ids)
+        .annotate(
+            newness=Window(
+                RowNumber(),
+                partition_by=[Least("from_asset", "to_asset"), Greatest("from_asset", "to_asset")],
+                order_by=[F("valid_at").desc(), F("id").desc()],
+            )
         )
     )
     newest_ids = list(ranked.filter(newness=1).values_list("id", flat=True))
-    rates = ExchangeRate.objects.filter(id__in=newest_ids).order_by("from_asset", "to_asset")
+    by_pair = {
+        frozenset((row.from_asset_id, row.to_asset_id)): row
+        for row in ExchangeRate.objects.filter(id__in=newest_ids)
+    }
+    for row in adding:  # recorded now, so newer than a stored row of the same validity
+        pair = frozenset((row.from_asset_id, row.to_asset_id))
+        current = by_pair.get(pair)
+        if row.valid_at <= at and (current is None or row.valid_at >= current.valid_at):
+            by_pair[pair] = row
+    return [row for row in by_pair.values() if not _expired(row, at)]
+
+
+def exchange_rate_list(
+    *, from_code: str | None = None, to_code: str | None = None, source: str | None = None
+) -> QuerySet[ExchangeRate]:
+    """The rate in force of every pair, as recorded (FROM/TO in the direction it was entered),
+    optionally filtered."""
+    ids = [row.id for row in exchange_rates_in_force(timezone.now())]
+    rates = ExchangeRate.objects.filter(id__in=ids).order_by("from_asset", "to_asset")
+    if from_code is not None:
+        rates = rates.filter(from_asset_id=from_code)
+    if to_code is not None:
+        rates = rates.filter(to_asset_id=to_code)
     if source is not None:
         rates = rates.filter(source=source)
     return rates
@@ -294,25 +328,50 @@ def exchange_rate_list(
 # --- conversion ----------------------------------------------------------------------------------
 
 
-def convert(amount: int, from_code: str, to_code: str) -> Conversion:
-    """Convert integer minor units of `from_code` into minor units of `to_code`.
-
-    amount / 10**p_from * rate * 10**p_to is computed exactly, then rounded half-even once.
-    """
-    if not isinstance(amount, int) or isinstance(amount, bool):
-        raise InvalidInput(details={"amount": ["must be an integer number of minor units"]})
+def _minor_units(amount: int, rate: Decimal, from_code: str, to_code: str, rounding: str) -> int:
+    """amount / 10**p_from * rate * 10**p_to, computed exactly, then rounded once."""
     from_precision, to_precision = _precision(from_code), _precision(to_code)
-    quote = exchange_rate_get(from_code, to_code)
     with localcontext() as ctx:
         # Enough digits for the exact product; Inexact is trapped to prove nothing was rounded.
-        ctx.prec = max(60, len(str(abs(amount))) + len(quote.rate.as_tuple().digits) + 2)
+        ctx.prec = max(60, len(str(abs(amount))) + len(rate.as_tuple().digits) + 2)
         ctx.traps[Inexact] = True
-        exact = (Decimal(amount) * quote.rate).scaleb(to_precision - from_precision)
-        converted = int(exact.to_integral_value(rounding=ROUND_HALF_EVEN))
+        exact = (Decimal(amount) * rate).scaleb(to_precision - from_precision)
+        return int(exact.to_integral_value(rounding=rounding))
+
+
+def _amount(amount: int) -> int:
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise InvalidInput(details={"amount": ["must be an integer number of minor units"]})
+    if amount < 0:
+        raise InvalidInput(details={"amount": ["must not be negative"]})
+    return amount
+
+
+def convert(amount: int, from_code: str, to_code: str) -> Conversion:
+    """The customer's quote: what `amount` minor units of `from_code` buy of `to_code`.
+
+    It converts at the bid (the mid less the bank's spread) and rounds down to the target's
+    minor units, so the customer never gets a fraction the bank did not receive; the residue
+    stays with the counterparty of the conversion (the FX position). `rate` is the bid applied.
+    A result of 0 means the amount is too small to buy one minor unit.
+    """
+    amount = _amount(amount)
+    _precision(from_code), _precision(to_code)  # an unknown asset, before a missing rate
+    quote = exchange_rate_get(from_code, to_code)
     return Conversion(
         from_code=from_code,
         to_code=to_code,
         amount=amount,
-        converted_amount=converted,
-        rate=quote.rate,
+        converted_amount=_minor_units(amount, quote.bid, from_code, to_code, ROUND_DOWN),
+        rate=quote.bid,
     )
+
+
+def value_at_mid(amount: int, from_code: str, to_code: str, *, at: datetime | None = None) -> int:
+    """What `amount` minor units of `from_code` are worth in `to_code` at the mid, rounded
+    half-even: for valuation only (limits, thresholds, reports), never for paying out."""
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise InvalidInput(details={"amount": ["must be an integer number of minor units"]})
+    _precision(from_code), _precision(to_code)
+    quote = exchange_rate_get(from_code, to_code, at=at)
+    return _minor_units(amount, quote.rate, from_code, to_code, ROUND_HALF_EVEN)

@@ -9,15 +9,39 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.assets.aggregates import Asset as AssetAggregate
-from apps.assets.aggregates import RatePair, asset_uuid, rate_pair_uuid
+from apps.assets.aggregates import (
+    ExchangeRateNotPending,
+    RateDecisionNeedsStaff,
+    RatePair,
+    asset_uuid,
+    rate_pair_uuid,
+)
 from apps.assets.events import ExchangeRateRecorded
-from apps.assets.models import RATE_DIGITS, RATE_PLACES, Asset, AssetType, ExchangeRate, RateSource
+from apps.assets.models import (
+    RATE_DIGITS,
+    RATE_PLACES,
+    Asset,
+    AssetEvent,
+    AssetType,
+    ExchangeRate,
+    RateSource,
+    RateStatus,
+)
 from apps.assets.providers import Quote, RateProvider, rate_provider
-from apps.assets.selectors import asset_cache_drop, exchange_rate_cache_drop
+from apps.assets.rates import ExchangeRateArbitrage, refuse_profitable_cycles
+from apps.assets.selectors import (
+    asset_cache_drop,
+    exchange_rate_cache_drop,
+    exchange_rate_get,
+    exchange_rate_sides,
+    exchange_rates_in_force,
+)
 from apps.core import store
 from apps.core.context import current_actor
 from apps.core.errors import AggregateNotFound, AssetNotFound, ExchangeRateNotFound, InvalidInput
@@ -178,23 +202,170 @@ def _moment(field: str, value: Any, errors: dict[str, list[str]]) -> datetime | 
     return value
 
 
-def _average_24h(from_code: str, to_code: str, until: datetime) -> Decimal | None:
-    """The mean of the pair's active rates valid in the 24 hours up to `until`, exactly."""
-    rates = list(
-        ExchangeRate.objects.filter(
-            from_asset_id=from_code,
-            to_asset_id=to_code,
-            is_active=True,
-            valid_at__gt=until - AVERAGE_WINDOW,
-            valid_at__lte=until,
-        ).values_list("rate", flat=True)
+def _band_percent() -> Decimal:
+    return Decimal(str(settings.EXCHANGE_RATE_BAND_PCT))
+
+
+def _pair_rows(from_code: str, to_code: str) -> Q:
+    return Q(from_asset_id=from_code, to_asset_id=to_code) | Q(
+        from_asset_id=to_code, to_asset_id=from_code
     )
-    if not rates:
-        return None
+
+
+def _reference(from_code: str, to_code: str, at: datetime) -> Decimal | None:
+    """What a new FROM/TO rate is compared with: the mean of the pair's accepted rates (in
+    either direction, expressed as FROM/TO) valid in the 24 hours up to `at`; else the mid in
+    force `at` (direct, inverse or crossed); None for the first rate of a pair."""
+    rows = ExchangeRate.objects.filter(
+        _pair_rows(from_code, to_code),
+        status=RateStatus.ACCEPTED,
+        is_active=True,
+        valid_at__gt=at - AVERAGE_WINDOW,
+        valid_at__lte=at,
+    ).values_list("from_asset_id", "rate", "reverse_rate")
     with localcontext() as ctx:
         ctx.prec = 60
-        mean = sum(rates, Decimal(0)) / len(rates)
-        return mean.quantize(_PLACES, rounding=ROUND_HALF_EVEN)
+        values = [
+            rate if code == from_code else (reverse or 1 / rate) for code, rate, reverse in rows
+        ]
+        if values:
+            mean = sum(values, Decimal(0)) / len(values)
+            return mean.quantize(_PLACES, rounding=ROUND_HALF_EVEN)
+    try:
+        return exchange_rate_get(from_code, to_code, at=at).rate
+    except ExchangeRateNotFound:
+        return None
+
+
+def _refuse_arbitrage(
+    *, adding: tuple[ExchangeRate, ...] = (), without_ids: tuple[int, ...] = ()
+) -> None:
+    """Refuse a change after which some cycle of customer conversions would gain: the bids in
+    force, with `adding` in force and `without_ids` withdrawn, are checked now and at each later
+    moment a recorded rate comes into force (a rate dated ahead meets the rates recorded since).
+    Expiry only removes rates, so it never needs a check."""
+    now = timezone.now()
+    later = set(
+        ExchangeRate.objects.filter(
+            status=RateStatus.ACCEPTED, is_active=True, valid_at__gt=now
+        ).values_list("valid_at", flat=True)
+    )
+    later.update(row.valid_at for row in adding if row.valid_at > now)
+    for moment in [now, *sorted(later)]:
+        bids = {}
+        for row in exchange_rates_in_force(moment, adding=adding, without_ids=without_ids):
+            for code in (row.from_asset_id, row.to_asset_id):
+                other = row.to_asset_id if code == row.from_asset_id else row.from_asset_id
+                bids[(code, other)] = exchange_rate_sides(row, code)[0].bid
+        try:
+            refuse_profitable_cycles(bids)
+        except ExchangeRateArbitrage as exc:
+            exc.details["at"] = moment.isoformat()
+            raise
+
+
+def _rate_fields(
+    *,
+    from_code: Any,
+    to_code: Any,
+    rate: Any,
+    bid: Any,
+    ask: Any,
+    reverse_rate: Any,
+    reverse_bid: Any,
+    reverse_ask: Any,
+    source: Any,
+    valid_at: Any,
+    expires_at: Any,
+) -> ExchangeRate:
+    """The checked input of a rate, as an unsaved row; every problem is reported at once."""
+    errors: dict[str, list[str]] = {}
+
+    def value(field: str, number: Any) -> Decimal | None:
+        return None if number is None else _rate_value(field, number, errors)
+
+    rate = _rate_value("rate", rate, errors)
+    bid, ask = value("bid", bid), value("ask", ask)
+    reverse_rate = value("reverse_rate", reverse_rate)
+    reverse_bid, reverse_ask = value("reverse_bid", reverse_bid), value("reverse_ask", reverse_ask)
+    valid_at = _moment("valid_at", valid_at, errors) or timezone.now()
+    expires_at = _moment("expires_at", expires_at, errors)
+    for field, code in (("from_code", from_code), ("to_code", to_code)):
+        if not isinstance(code, str) or not code:
+            errors[field] = ["an asset code is required"]
+    if from_code == to_code:
+        errors["to_code"] = ["must differ from from_code"]
+    if source not in RateSource.values:
+        errors["source"] = [f"one of {', '.join(RateSource.values)}"]
+    for prefix, mid, low, high in (
+        ("", rate, bid, ask),
+        ("reverse_", reverse_rate, reverse_bid, reverse_ask),
+    ):
+        if mid is None and (low is not None or high is not None):
+            errors[f"{prefix}rate"] = ["is required with a bid or an ask"]
+        if mid is not None and low is not None and low > mid:
+            errors[f"{prefix}bid"] = ["must not exceed the rate"]
+        if mid is not None and high is not None and high < mid:
+            errors[f"{prefix}ask"] = ["must not be below the rate"]
+    if expires_at is not None and expires_at <= valid_at:
+        errors["expires_at"] = ["must be after valid_at"]
+    if errors:
+        raise InvalidInput(details=errors)
+    for code in (from_code, to_code):
+        if not Asset.objects.filter(code=code).exists():
+            raise AssetNotFound(details={"asset_code": code})
+    return ExchangeRate(
+        from_asset_id=from_code,
+        to_asset_id=to_code,
+        rate=rate,
+        bid=bid,
+        ask=ask,
+        reverse_rate=reverse_rate,
+        reverse_bid=reverse_bid,
+        reverse_ask=reverse_ask,
+        source=source,
+        valid_at=valid_at,
+        expires_at=expires_at,
+        status=RateStatus.ACCEPTED,
+    )
+
+
+def _record(candidate: ExchangeRate, *, check_cycles: bool) -> ExchangeRate:
+    from_code, to_code = candidate.from_asset_id, candidate.to_asset_id
+    if check_cycles:
+        # A pending rate is checked too: the maker learns now, not when it is approved.
+        _refuse_arbitrage(adding=(candidate,))
+    pair = _load_rate_pair(from_code, to_code)
+    reference = _reference(from_code, to_code, candidate.valid_at)
+    deviation = pair.record_rate(
+        from_code=from_code,
+        to_code=to_code,
+        rate=candidate.rate,
+        bid=candidate.bid,
+        ask=candidate.ask,
+        source=candidate.source,
+        valid_at=candidate.valid_at,
+        expires_at=candidate.expires_at,
+        reverse_rate=candidate.reverse_rate,
+        reverse_bid=candidate.reverse_bid,
+        reverse_ask=candidate.reverse_ask,
+        reference=reference,
+        band_percent=_band_percent(),
+        recorded_by=_actor_label(),
+    )
+    stored = store.save(pair)
+    if deviation is not None:
+        logger.warning(
+            "exchange rate %s/%s of %s deviates %s%% from its reference %s: pending approval",
+            from_code,
+            to_code,
+            candidate.rate,
+            deviation,
+            reference,
+        )
+    transaction.on_commit(exchange_rate_cache_drop)
+    recorded = next(rec for evt, rec in stored if isinstance(evt, ExchangeRateRecorded))
+    return ExchangeRate.objects.get(id=recorded.id)
 
 
 @store.command
@@ -205,69 +376,98 @@ def exchange_rate_record(
     rate: Decimal,
     bid: Decimal | None = None,
     ask: Decimal | None = None,
+    reverse_rate: Decimal | None = None,
+    reverse_bid: Decimal | None = None,
+    reverse_ask: Decimal | None = None,
     source: str = "manual",
     valid_at: datetime | None = None,
     expires_at: datetime | None = None,
 ) -> ExchangeRate:
     """Record a rate: 1 `from_code` = `rate` `to_code`, rounded to RATE_PLACES (18) decimal places.
 
-    A rate more than 10% away from the pair's 24-hour average is still recorded, with a warning
-    (logged, and stored as an ExchangeRateDeviationDetected event).
+    The rate also defines the reverse direction (its inverse), unless `reverse_rate` (1 `to_code`
+    = `reverse_rate` `from_code`) is recorded with it; the two must not multiply to more than 1.
+    Every channel (console, command, provider refresh) records through here, and:
+    - a change after which a cycle of conversions at the customer bids would gain is refused
+      (ExchangeRateArbitrage, details name the cycle);
+    - a rate more than EXCHANGE_RATE_BAND_PCT away from its reference (the pair's 24-hour
+      average, else the rate in force) is recorded with status "pending" and a deviation
+      warning, and is not used until another staff member approves it (`exchange_rate_approve`).
+    The returned row's `status` says which.
     """
-    errors: dict[str, list[str]] = {}
-    rate = _rate_value("rate", rate, errors)
-    bid = None if bid is None else _rate_value("bid", bid, errors)
-    ask = None if ask is None else _rate_value("ask", ask, errors)
-    valid_at = _moment("valid_at", valid_at, errors) or timezone.now()
-    expires_at = _moment("expires_at", expires_at, errors)
-    for field, code in (("from_code", from_code), ("to_code", to_code)):
-        if not isinstance(code, str) or not code:
-            errors[field] = ["an asset code is required"]
-    if from_code == to_code:
-        errors["to_code"] = ["must differ from from_code"]
-    if source not in RateSource.values:
-        errors["source"] = [f"one of {', '.join(RateSource.values)}"]
-    if bid is not None and ask is not None and bid > ask:
-        errors["bid"] = ["must not exceed ask"]
-    if expires_at is not None and expires_at <= valid_at:
-        errors["expires_at"] = ["must be after valid_at"]
-    if errors:
-        raise InvalidInput(details=errors)
-    for code in (from_code, to_code):
-        if not Asset.objects.filter(code=code).exists():
-            raise AssetNotFound(details={"asset_code": code})
-
-    pair = _load_rate_pair(from_code, to_code)
-    average = _average_24h(from_code, to_code, valid_at)
-    deviation = pair.record_rate(
+    candidate = _rate_fields(
         from_code=from_code,
         to_code=to_code,
         rate=rate,
         bid=bid,
         ask=ask,
+        reverse_rate=reverse_rate,
+        reverse_bid=reverse_bid,
+        reverse_ask=reverse_ask,
         source=source,
         valid_at=valid_at,
         expires_at=expires_at,
-        average_24h=average,
     )
-    stored = store.save(pair)
-    if deviation is not None:
-        logger.warning(
-            "exchange rate %s/%s of %s deviates %s%% from its 24h average %s",
-            from_code,
-            to_code,
-            rate,
-            deviation,
-            average,
+    return _record(candidate, check_cycles=True)
+
+
+def _pending_rate(rate_id: Any) -> tuple[ExchangeRate, int]:
+    """The pending row and the version of the event that recorded it in its pair's stream."""
+    if not isinstance(rate_id, int) or isinstance(rate_id, bool):
+        raise InvalidInput(details={"rate_id": ["must be an integer"]})
+    row = ExchangeRate.objects.filter(id=rate_id).first()
+    if row is None:
+        raise ExchangeRateNotFound(details={"rate_id": rate_id})
+    if row.status != RateStatus.PENDING or not row.is_active:
+        raise ExchangeRateNotPending(details={"rate_id": rate_id, "status": row.status})
+    version = AssetEvent.objects.values_list("aggregate_version", flat=True).get(id=rate_id)
+    return row, version
+
+
+def _staff_decider() -> str:
+    if current_actor().get("type") != "staff":
+        raise RateDecisionNeedsStaff(details={"actor": _actor_label()})
+    return _actor_label()
+
+
+@store.command
+def exchange_rate_approve(*, rate_id: int) -> ExchangeRate:
+    """Put a pending rate in force from now on (or from its own validity, if later). Only a
+    staff member other than the one who recorded it may, and not if it would open a cycle of
+    conversions that gains."""
+    by = _staff_decider()
+    row, version = _pending_rate(rate_id)
+    now = timezone.now()
+    if row.expires_at is not None and row.expires_at <= now:
+        raise InvalidInput(
+            "The rate expired while it waited; record a new one.",
+            details={"rate_id": ["has expired"]},
         )
+    pair = _load_rate_pair(row.from_asset_id, row.to_asset_id)
+    effective_at = max(row.valid_at, now)
+    pair.approve_rate(rate_id=rate_id, rate_version=version, by=by, effective_at=effective_at)
+    row.valid_at, row.status = effective_at, RateStatus.ACCEPTED
+    _refuse_arbitrage(adding=(row,))
+    store.save(pair)
     transaction.on_commit(exchange_rate_cache_drop)
-    recorded = next(rec for evt, rec in stored if isinstance(evt, ExchangeRateRecorded))
-    return ExchangeRate.objects.get(id=recorded.id)
+    return ExchangeRate.objects.get(id=rate_id)
+
+
+@store.command
+def exchange_rate_reject(*, rate_id: int, reason: str = "") -> ExchangeRate:
+    """Refuse a pending rate for good (a staff member other than its maker)."""
+    by = _staff_decider()
+    row, version = _pending_rate(rate_id)
+    pair = _load_rate_pair(row.from_asset_id, row.to_asset_id)
+    pair.reject_rate(rate_id=rate_id, rate_version=version, by=by, reason=_reason(reason))
+    store.save(pair)
+    return ExchangeRate.objects.get(id=rate_id)
 
 
 @store.command
 def exchange_rate_deactivate(*, rate_id: int, reason: str = "") -> ExchangeRate:
-    """Withdraw a recorded rate from use (a wrong entry); lookups fall back to older rates."""
+    """Withdraw a recorded rate from use (a wrong entry); lookups fall back to older rates,
+    unless the rates in force then would let a cycle of conversions gain."""
     if not isinstance(rate_id, int) or isinstance(rate_id, bool):
         raise InvalidInput(details={"rate_id": ["must be an integer"]})
     row = ExchangeRate.objects.filter(id=rate_id).first()
@@ -275,6 +475,8 @@ def exchange_rate_deactivate(*, rate_id: int, reason: str = "") -> ExchangeRate:
         raise ExchangeRateNotFound(details={"rate_id": rate_id})
     pair = _load_rate_pair(row.from_asset_id, row.to_asset_id)
     pair.deactivate_rate(rate_id=rate_id, by=_actor_label(), reason=_reason(reason))
+    if row.status == RateStatus.ACCEPTED:
+        _refuse_arbitrage(without_ids=(rate_id,))
     store.save(pair)
     transaction.on_commit(exchange_rate_cache_drop)
     row.refresh_from_db()
@@ -282,21 +484,28 @@ def exchange_rate_deactivate(*, rate_id: int, reason: str = "") -> ExchangeRate:
 
 
 @store.command
-def _quotes_record(*, quotes: Iterable[Quote], provider_name: str) -> int:
-    count = 0
+def _quotes_record(*, quotes: Iterable[Quote], provider_name: str) -> list[ExchangeRate]:
+    recorded = []
     for quote in quotes:
         try:
             # Each quote is a nested command (a savepoint): a refused one leaves no trace.
-            exchange_rate_record(
-                from_code=quote.from_code,
-                to_code=quote.to_code,
-                rate=quote.rate,
-                bid=quote.bid,
-                ask=quote.ask,
-                source=quote.source,
-                valid_at=quote.valid_at,
-                expires_at=quote.expires_at,
-            )
+            with transaction.atomic():
+                candidate = _rate_fields(
+                    from_code=quote.from_code,
+                    to_code=quote.to_code,
+                    rate=quote.rate,
+                    bid=quote.bid,
+                    ask=quote.ask,
+                    reverse_rate=None,
+                    reverse_bid=None,
+                    reverse_ask=None,
+                    source=quote.source,
+                    valid_at=quote.valid_at,
+                    expires_at=quote.expires_at,
+                )
+                # The batch moves many pairs at once: checked as a whole below, since a
+                # market move checked one quote at a time would meet the stale others.
+                recorded.append(_record(candidate, check_cycles=False))
         except (AssetNotFound, InvalidInput) as exc:
             logger.warning(
                 "skipped a %s quote %s/%s: %s %s",
@@ -306,15 +515,17 @@ def _quotes_record(*, quotes: Iterable[Quote], provider_name: str) -> int:
                 exc.code,
                 exc.details,
             )
-            continue
-        count += 1
-    return count
+    if recorded:
+        _refuse_arbitrage()
+    return recorded
 
 
 def exchange_rates_refresh(*, provider: RateProvider | None = None) -> int:
     """Fetch quotes from the provider (default: the EXCHANGE_RATE_PROVIDER setting) and record
-    them in one transaction; returns how many were recorded. A quote for an asset that is not
-    defined here, or with an invalid rate, is logged and skipped.
+    them in one transaction; returns how many were recorded (in force or pending). A quote for
+    an asset that is not defined here, or with an invalid rate, is logged and skipped; a quote
+    beyond the band from its reference waits for approval like any other rate. A batch after
+    which a cycle of conversions would gain is refused whole (ExchangeRateArbitrage).
 
     The fetch happens before the transaction opens, so a slow provider holds no locks.
     """
@@ -322,6 +533,12 @@ def exchange_rates_refresh(*, provider: RateProvider | None = None) -> int:
     quotes = list(provider.fetch())
     if not quotes:
         return 0
-    count = _quotes_record(quotes=quotes, provider_name=provider.name)
-    logger.info("recorded %d exchange rate(s) from the %s provider", count, provider.name)
-    return count
+    recorded = _quotes_record(quotes=quotes, provider_name=provider.name)
+    pending = sum(row.status == RateStatus.PENDING for row in recorded)
+    logger.info(
+        "recorded %d exchange rate(s) from the %s provider, %d pending approval",
+        len(recorded),
+        provider.name,
+        pending,
+    )
+    return len(recorded)

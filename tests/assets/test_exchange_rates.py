@@ -7,6 +7,7 @@ import logging
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from apps.assets.aggregates import rate_pair_uuid
 from apps.assets.models import AssetEvent, ExchangeRate, RateDeviation
@@ -119,16 +120,20 @@ def test_inverse_lookup_inverts_the_rate_and_swaps_bid_and_ask(record_rate):
     assert quote.derivation == "inverse"
     assert quote.rate == D("0.8")
     assert quote.bid == D(1) / D("1.28") == D("0.78125")
-    assert quote.ask == D(1) / D("1.24")
+    # 1 / 1.24 at 28 digits, rounded up: the ask never favours the customer
+    assert D(1) / D("1.24") < quote.ask < D(1) / D("1.24") + D("1e-27")
     assert quote.bid < quote.rate < quote.ask
     assert (quote.from_code, quote.to_code) == ("USD", "GBP")
 
 
-def test_a_direct_rate_wins_over_the_inverse(record_rate):
-    record_rate("USD", "EUR", "0.9")
-    record_rate("EUR", "USD", "1.08")
-    assert exchange_rate_get("USD", "EUR").rate == D("0.9")
-    assert exchange_rate_get("EUR", "USD").rate == D("1.08")
+def test_the_newest_rate_of_either_direction_defines_both(record_rate):
+    """USD/EUR 0.95 next to an older EUR/USD 1.08 used to be quoted side by side: 0.95 * 1.08
+    = 1.026, and 20 round trips turned $1,000,000 into $1,292,628."""
+    record_rate("EUR", "USD", "1.08", ago=2 * HOUR)
+    record_rate("USD", "EUR", "0.95", ago=HOUR)
+    assert exchange_rate_get("USD", "EUR").rate == D("0.95")
+    reverse = exchange_rate_get("EUR", "USD")
+    assert (reverse.derivation, reverse.rate) == ("inverse", D(1) / D("0.95"))
 
 
 def test_cross_lookup_goes_through_usd(record_rate):
@@ -137,8 +142,9 @@ def test_cross_lookup_goes_through_usd(record_rate):
     quote = exchange_rate_get("EUR", "GBP")
     assert quote.derivation == "cross"
     assert quote.rate == D("1.08") * D("0.8") == D("0.864")
-    assert quote.bid == D("1.07") / D("1.28")
-    assert quote.ask == D("1.09") * (D(1) / D("1.24"))
+    # bids rounded down and asks up at 28 digits: never better than the exact product
+    assert D("1.07") / D("1.28") - D("1e-27") < quote.bid <= D("1.07") / D("1.28")
+    assert D("1.09") / D("1.24") <= quote.ask < D("1.09") / D("1.24") + D("1e-27")
     assert quote.expires_at == ExchangeRate.objects.get(from_asset="GBP").expires_at
     reverse = exchange_rate_get("GBP", "EUR")
     assert reverse.derivation == "cross"
@@ -160,10 +166,13 @@ def test_no_rate_is_exchange_rate_not_found(record_rate):
         exchange_rate_get("N/A code", "USD")
 
 
-def test_an_expired_rate_is_ignored(record_rate):
+def test_an_expired_rate_leaves_its_pair_without_a_rate(record_rate):
+    """Time never revives an older rate: it was not checked against the rates recorded since."""
     record_rate("EUR", "USD", "1.05", ago=3 * HOUR)
     record_rate("EUR", "USD", "1.09", ago=2 * HOUR, expires_in=-HOUR)
-    assert exchange_rate_get("EUR", "USD").rate == D("1.05")
+    with pytest.raises(ExchangeRateNotFound):
+        exchange_rate_get("EUR", "USD")
+    assert exchange_rate_get("EUR", "USD", at=timezone.now() - 2.5 * HOUR).rate == D("1.05")
     record_rate("GBP", "USD", "1.25", ago=2 * HOUR, expires_in=-HOUR)
     with pytest.raises(ExchangeRateNotFound):
         exchange_rate_get("GBP", "USD")
@@ -237,8 +246,8 @@ def test_quotes_are_served_from_the_cache_until_a_commit_drops_it(
 
 def test_deactivating_a_rate_drops_the_cache(record_rate, django_capture_on_commit_callbacks):
     record_rate("EUR", "USD", "1.05", ago=2 * HOUR)
-    newer = record_rate("EUR", "USD", "1.50", ago=HOUR)
-    assert exchange_rate_get("EUR", "USD").rate == D("1.50")
+    newer = record_rate("EUR", "USD", "1.10", ago=HOUR)
+    assert exchange_rate_get("EUR", "USD").rate == D("1.10")
     with django_capture_on_commit_callbacks(execute=True):
         exchange_rate_deactivate(rate_id=newer.id)
     assert exchange_rate_get("EUR", "USD").rate == D("1.05")
@@ -273,7 +282,7 @@ def test_exchange_rate_list_gives_the_current_rate_of_each_pair(record_rate):
     assert ids(from_code="JPY") == []
 
 
-# --- the deviation warning -----------------------------------------------------------------------
+# --- the band: a deviation is a warning, and the rate waits for approval --------------------------
 
 
 def test_a_rate_far_from_the_24h_average_is_a_warning(record_rate, caplog):
@@ -281,7 +290,8 @@ def test_a_rate_far_from_the_24h_average_is_a_warning(record_rate, caplog):
     record_rate("EUR", "USD", "1.02", ago=HOUR)
     with caplog.at_level(logging.WARNING, logger="apps.assets.services"):
         row = record_rate("EUR", "USD", "1.12")  # 0.11 / 1.01 = 10.89%
-    assert row.rate == D("1.12")  # recorded all the same
+    assert (row.rate, row.status) == (D("1.12"), "pending")  # recorded, not in force
+    assert exchange_rate_get("EUR", "USD").rate == D("1.02")
     assert [r.levelno for r in caplog.records] == [logging.WARNING]
     message = caplog.records[0].getMessage()
     assert "EUR/USD" in message and "10.8911" in message and "1.01" in message
@@ -335,13 +345,16 @@ def test_exactly_ten_percent_is_not_more_than_ten(record_rate, caplog):
 
 
 def test_rates_older_than_24h_and_inactive_rates_are_not_averaged(record_rate, caplog):
-    record_rate("EUR", "USD", "2.00", ago=30 * HOUR)
-    wrong = record_rate("EUR", "USD", "5.00", ago=2 * HOUR)
+    record_rate("EUR", "USD", "0.90", ago=30 * HOUR)
+    record_rate("EUR", "USD", "0.97", ago=3 * HOUR)  # 7.8% from 0.90: in force
+    wrong = record_rate("EUR", "USD", "0.92", ago=2 * HOUR)  # 5.2% from 0.97: in force
     exchange_rate_deactivate(rate_id=wrong.id)
-    record_rate("EUR", "USD", "1.00", ago=HOUR)
+    record_rate("EUR", "USD", "1.03", ago=HOUR)  # 6.2% from 0.97 (the average, 0.90 is old)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="apps.assets.services"):
-        record_rate("EUR", "USD", "1.05")  # the average is 1.00 alone
+        # the average of 0.97 and 1.03 is 1.00: 1.10 is exactly 10% from it; with the old 0.90
+        # or the withdrawn 1.06 averaged in, it would be more
+        record_rate("EUR", "USD", "1.10")
     assert caplog.records == []
     assert not RateDeviation.objects.exists()
 
