@@ -13,7 +13,7 @@ from apps.core.admin import ReadOnlyAdmin, StoredEventAdmin, action_with_form
 from apps.core.errors import DomainError
 from apps.core.forms import ReasonForm
 from apps.governance.aggregates import POLL_TYPES, STRATEGIES, WEIGHTED_CHOICE
-from apps.governance.models import GovernanceEvent, Poll, Vote
+from apps.governance.models import GovernanceEvent, Poll, Vote, VotingPower
 from apps.governance.selectors import poll_results_get, vote_list, vote_verify
 from apps.governance.services import (
     execution_workflows,
@@ -97,6 +97,7 @@ class PollAdmin(ReadOnlyAdmin):
         "end_date",
         "votes_count",
         "total_power",
+        "eligible_power",
     )
     list_filter = ("status", "type", "voting_power_strategy")
     search_fields = ("uuid", "title", "key")
@@ -229,6 +230,15 @@ class VoteAdmin(ReadOnlyAdmin):
     @admin.action(description="Verify the signatures of the selected votes", permissions=["verify"])
     def verify_signatures(self, request, queryset):
         _report_verification(self, request, "Selected:", queryset)
+
+
+@admin.register(VotingPower)
+class VotingPowerAdmin(ReadOnlyAdmin):
+    """Each user's power in each poll, fixed when the poll was activated."""
+
+    list_display = ("poll", "user_uuid", "voting_power")
+    search_fields = ("poll__uuid", "poll__title", "user_uuid")
+    list_select_related = ("poll",)
 
 
 @admin.register(GovernanceEvent)

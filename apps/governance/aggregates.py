@@ -1,7 +1,8 @@
 """The Poll and Vote aggregates, and the pure arithmetic of ballots and results.
 
-Pure Python: the services pass in the time, the voting power (computed by the poll's strategy
-when the vote is cast), the eligible power and the tally, so every rule here is deterministic.
+Pure Python: the services pass in the time, every user's voting power when a poll is activated
+(which the poll records as its snapshot), the voter's power from that snapshot and the tally, so
+every rule here is deterministic.
 State holds JSON values only (datetimes and decimals as strings) so the default snapshot works.
 """
 
@@ -32,6 +33,7 @@ from apps.governance.events import (
     PollExecuted,
     PollExecutionFailed,
     VoteCast,
+    VotingPowerSnapshotted,
 )
 
 # Fixed forever: the uuids of keyed polls and of votes are derived from it.
@@ -66,6 +68,9 @@ USD_ASSET = "USD"
 MIN_USD_CENTS = 100
 CENTS_PER_VOTE = 10_000
 
+# Users per VotingPowerSnapshotted event: a few hundred kilobytes of JSON at most.
+POWER_SNAPSHOT_PART = 2000
+
 OPTION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,50}$")
 MAX_OPTIONS = 50
 MAX_TITLE = 200
@@ -87,6 +92,11 @@ class PollOutsideWindow(DomainError):
 class PollNotCancellable(DomainError):
     code = "POLL_NOT_CANCELLABLE"
     default_message = "Only a draft or active poll can be cancelled; a closed poll cannot."
+
+
+class PowerAlreadyFixed(DomainError):
+    code = "POWER_ALREADY_FIXED"
+    default_message = "The poll's voting power was fixed when it was activated."
 
 
 class PollNotClosed(DomainError):
@@ -331,6 +341,9 @@ class Poll(AggregateRoot):
         self.execution_workflow: str | None = None
         self.metadata: dict[str, Any] = {}
         self.results: dict[str, Any] | None = None
+        # The voting-power snapshot: when it was taken and the power it gives everyone in all.
+        self.power_fixed_at: str | None = None
+        self.eligible_power = 0
 
     @property
     def exists(self) -> bool:
@@ -433,14 +446,51 @@ class Poll(AggregateRoot):
             )
         )
 
-    def activate(self, *, now: dt.datetime, by: dict[str, Any]) -> None:
+    @property
+    def needs_power_snapshot(self) -> bool:
+        """An active poll without a snapshot: one activated before snapshots were recorded."""
+        return self.status == ACTIVE and self.power_fixed_at is None
+
+    def ensure_activatable(self, now: dt.datetime) -> None:
         if self.status != DRAFT:
             raise PollNotDraft(details={"poll": str(self.uuid), "status": self.status})
         if not self.starts <= now < self.ends:
             raise PollOutsideWindow(
                 details={"start_date": self.start_date, "end_date": self.end_date}
             )
+
+    def activate(
+        self, *, now: dt.datetime, by: dict[str, Any], powers: Mapping[uuid.UUID, int]
+    ) -> None:
+        """Open the poll and fix every user's voting power as it is now (`powers`, by the
+        poll's strategy): its votes use that power, whatever moves afterwards."""
+        self.ensure_activatable(now)
         self.record(PollActivated(at=now, by=by))
+        self._fix_power(powers, now)
+
+    def record_power_snapshot(self, *, powers: Mapping[uuid.UUID, int], now: dt.datetime) -> None:
+        """Fix the power of an active poll that has none (see `needs_power_snapshot`)."""
+        if not self.needs_power_snapshot:
+            raise PowerAlreadyFixed(details={"poll": str(self.uuid), "status": self.status})
+        self._fix_power(powers, now)
+
+    def _fix_power(self, powers: Mapping[uuid.UUID, int], now: dt.datetime) -> None:
+        if any(isinstance(power, bool) or not isinstance(power, int) for power in powers.values()):
+            raise InvalidInput(details={"powers": ["whole numbers"]})
+        entries = sorted((str(user), power) for user, power in powers.items() if power > 0)
+        # At least one part, so an empty snapshot is still a snapshot.
+        parts = max(1, math.ceil(len(entries) / POWER_SNAPSHOT_PART))
+        for part in range(parts):
+            chunk = entries[part * POWER_SNAPSHOT_PART : (part + 1) * POWER_SNAPSHOT_PART]
+            self.record(
+                VotingPowerSnapshotted(
+                    strategy=self.voting_power_strategy,
+                    at=now,
+                    part=part + 1,
+                    parts=parts,
+                    powers=dict(chunk),
+                )
+            )
 
     def cancel(self, *, reason: str, now: dt.datetime, by: dict[str, Any]) -> None:
         if self.status not in (DRAFT, ACTIVE):
@@ -525,9 +575,9 @@ class Poll(AggregateRoot):
         totals: Mapping[str, str],
         total_power: int,
         votes_count: int,
-        eligible_power: int,
     ) -> dict[str, Any]:
-        """Freeze the results; returns them (`execution_due` says whether to run the workflow)."""
+        """Freeze the results; returns them (`execution_due` says whether to run the workflow).
+        The eligible power is the snapshot's: everyone's power fixed at activation."""
         if self.status != ACTIVE:
             raise PollNotActive(details={"poll": str(self.uuid), "status": self.status})
         results = poll_results(
@@ -535,7 +585,7 @@ class Poll(AggregateRoot):
             totals=totals,
             total_power=total_power,
             votes_count=votes_count,
-            eligible_power=max(eligible_power, total_power),
+            eligible_power=max(self.eligible_power, total_power),
             required_participation=self.required,
             execution_workflow=self.execution_workflow,
         )
@@ -577,6 +627,11 @@ class Poll(AggregateRoot):
     @applies(PollActivated)
     def _activated(self, evt: PollActivated) -> None:
         self.status = ACTIVE
+
+    @applies(VotingPowerSnapshotted)
+    def _power_fixed(self, evt: VotingPowerSnapshotted) -> None:
+        self.power_fixed_at = evt.at.isoformat()
+        self.eligible_power += sum(evt.powers.values())
 
     @applies(PollCancelled)
     def _cancelled(self, evt: PollCancelled) -> None:

@@ -19,7 +19,7 @@ from apps.governance.selectors import (
     poll_list,
     poll_results_get,
     vote_of,
-    voting_power_for,
+    voting_power_shown,
 )
 from apps.governance.services import poll_activate, poll_create, vote_cast
 
@@ -257,8 +257,8 @@ class PollVoteView(APIView):
     @extend_schema(
         request=BallotSerializer,
         responses={201: VoteSerializer, **ERRORS},
-        description="Cast the caller's one vote; its voting power is fixed now. Accepts an "
-        "Idempotency-Key.",
+        description="Cast the caller's one vote with the voting power fixed when the poll was "
+        "activated. Accepts an Idempotency-Key.",
     )
     def post(self, request, poll_uuid):
         poll_for(request, poll_uuid)
@@ -280,19 +280,16 @@ class PollResultsView(APIView):
 
 
 class PollVotingPowerView(APIView):
-    @extend_schema(responses={200: VotingPowerSerializer, **ERRORS})
+    @extend_schema(
+        responses={200: VotingPowerSerializer, **ERRORS},
+        description="The caller's power in this poll: the power fixed when the poll was "
+        "activated (the vote's, once cast); for a draft, what activating it now would give.",
+    )
     def get(self, request, poll_uuid):
-        """The caller's power in this poll: fixed if the caller voted, else as of now."""
         poll = poll_for(request, poll_uuid)
-        vote = vote_of(poll.uuid, request.user.uuid)
-        power = (
-            vote.voting_power
-            if vote is not None
-            else voting_power_for(request.user, poll.voting_power_strategy)
-        )
         body = {
-            "voting_power": power,
+            "voting_power": voting_power_shown(poll, request.user),
             "strategy": poll.voting_power_strategy,
-            "has_voted": vote is not None,
+            "has_voted": vote_of(poll.uuid, request.user.uuid) is not None,
         }
         return Response(VotingPowerSerializer(body).data)

@@ -1,7 +1,9 @@
 """Governance events. Names and fields are a contract with every stored row.
 
 A poll's lifecycle is the stream of the Poll aggregate; each vote is its own Vote aggregate (one
-per poll and user), so a poll's stream stays short however many people vote.
+per poll and user), so a poll's stream stays short however many people vote. When a poll is
+activated its stream also records every user's voting power at that moment
+(`VotingPowerSnapshotted`, in parts), which is the only power its votes may use.
 """
 
 from __future__ import annotations
@@ -39,6 +41,20 @@ class PollActivated(DomainEvent):
     by: dict[str, Any]
 
 
+@event("governance.VotingPowerSnapshotted")
+class VotingPowerSnapshotted(DomainEvent):
+    """One part of the voting power fixed when the poll was activated: user uuid -> power under
+    the poll's strategy, from the balances at `at` (frozen and closed accounts excluded). Users
+    without power are left out; a snapshot of many users is split over `parts` events, in user
+    uuid order, so no single event grows without bound."""
+
+    strategy: str
+    at: dt.datetime
+    part: int  # 1 to parts
+    parts: int
+    powers: dict[str, Any]  # user uuid (str) -> int, above zero
+
+
 @event("governance.PollCancelled")
 class PollCancelled(DomainEvent):
     reason: str
@@ -71,7 +87,8 @@ class PollExecutionFailed(DomainEvent):
 
 @event("governance.VoteCast")
 class VoteCast(DomainEvent):
-    """One user's ballot; the voting power is fixed here, by the poll's strategy, at this time."""
+    """One user's ballot, with the voting power the poll's snapshot gave the user at activation
+    (votes cast before snapshots existed carry the power the strategy gave at the vote)."""
 
     poll_uuid: uuid.UUID
     user_uuid: uuid.UUID

@@ -61,6 +61,9 @@ class Poll(models.Model):
     votes_count = models.PositiveIntegerField(default=0)
     results = models.JSONField(null=True, blank=True)  # frozen when the poll closes
     activated_at = models.DateTimeField(null=True, blank=True)
+    # The voting-power snapshot (VotingPower rows): when it was taken and its total power.
+    power_fixed_at = models.DateTimeField(null=True, blank=True)
+    eligible_power = models.BigIntegerField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancel_reason = models.CharField(max_length=500, blank=True)
@@ -108,3 +111,23 @@ class Vote(models.Model):
 
     def __str__(self) -> str:
         return f"vote {self.uuid} in {self.poll_id}"
+
+
+class VotingPower(models.Model):
+    """A user's voting power in a poll, fixed when the poll was activated (the poll's
+    VotingPowerSnapshotted events); users without power have no row."""
+
+    poll = models.ForeignKey(
+        Poll, on_delete=models.CASCADE, related_name="voting_powers", db_constraint=False
+    )
+    user_uuid = models.UUIDField()
+    voting_power = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["poll", "user_uuid"]
+        constraints = [
+            models.UniqueConstraint(fields=["poll", "user_uuid"], name="governance_power_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_uuid}: {self.voting_power} in {self.poll_id}"

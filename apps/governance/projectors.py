@@ -1,7 +1,13 @@
-"""governance events -> Poll and Vote read models (inside the write transaction)."""
+"""governance events -> Poll, VotingPower and Vote read models (inside the write transaction)."""
 
 from __future__ import annotations
 
+import uuid
+
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
+
+from apps.core import sql
 from apps.core.projection import EventRecord, Projector
 from apps.governance.aggregates import ballot_points, tally_add
 from apps.governance.events import (
@@ -12,10 +18,11 @@ from apps.governance.events import (
     PollExecuted,
     PollExecutionFailed,
     VoteCast,
+    VotingPowerSnapshotted,
 )
-from apps.governance.models import Poll, Vote
+from apps.governance.models import Poll, Vote, VotingPower
 
-governance_projector = Projector("governance", read_models=(Vote, Poll))
+governance_projector = Projector("governance", read_models=(Vote, VotingPower, Poll))
 
 
 def _update(record: EventRecord, **changes) -> None:
@@ -49,6 +56,20 @@ def _created(evt: PollCreated, record: EventRecord) -> None:
 @governance_projector.on(PollActivated)
 def _activated(evt: PollActivated, record: EventRecord) -> None:
     _update(record, status=Poll.Status.ACTIVE, activated_at=evt.at)
+
+
+@governance_projector.on(VotingPowerSnapshotted)
+def _power_fixed(evt: VotingPowerSnapshotted, record: EventRecord) -> None:
+    sql.insert_rows(
+        VotingPower,
+        ("poll", "user_uuid", "voting_power"),
+        [(record.aggregate_uuid, uuid.UUID(user), power) for user, power in evt.powers.items()],
+    )
+    _update(
+        record,
+        power_fixed_at=evt.at,
+        eligible_power=Coalesce(F("eligible_power"), Value(0)) + sum(evt.powers.values()),
+    )
 
 
 @governance_projector.on(PollCancelled)

@@ -18,14 +18,13 @@ from apps.governance.aggregates import (
     ASSET_WEIGHTED,
     GCU_ASSET,
     GCU_WEIGHTED,
-    ONE_USER_ONE_VOTE,
     QUADRATIC,
     USD_ASSET,
     poll_results,
     power_from_holdings,
 )
 from apps.governance.events import VoteCast
-from apps.governance.models import GovernanceEvent, Poll, Vote
+from apps.governance.models import GovernanceEvent, Poll, Vote, VotingPower
 from apps.governance.signing import signature_matches
 from apps.users.models import User
 
@@ -82,51 +81,77 @@ def polls_expired(*, now: dt.datetime | None = None) -> list[uuid.UUID]:
 
 
 def _customer_holdings(asset_code: str) -> QuerySet[AccountBalance]:
-    """Balances of the asset in customer accounts of active users."""
+    """Balances of the asset in the open, unfrozen customer accounts of active users: frozen or
+    closed money gives no voting power."""
     return AccountBalance.objects.filter(
         asset_code=asset_code,
         account__kind=Account.Kind.CUSTOMER,
+        account__frozen=False,
+        account__closed=False,
         account__owner__is_active=True,
     )
 
 
-def holdings_of(user_uuid: uuid.UUID, asset_code: str) -> int:
-    """What the user holds of the asset across all accounts, in minor units."""
-    total = (
-        _customer_holdings(asset_code)
-        .filter(account__owner_id=user_uuid)
-        .aggregate(total=Sum("balance"))["total"]
+def voting_powers_now(
+    strategy: str, *, user_uuids: list[uuid.UUID] | None = None
+) -> dict[uuid.UUID, int]:
+    """Every user's voting power under the strategy from the balances right now, users without
+    power left out (of `user_uuids` only, when given). One set-wise query: the balances summed
+    per owner in the database, never one load per account.
+
+    What a poll's snapshot records when it is activated; votes never read it directly."""
+    asset = _ASSET_OF_STRATEGY.get(strategy)
+    if asset is None:  # one user, one vote (power_from_holdings refuses an unknown strategy)
+        power = power_from_holdings(strategy)
+        users = User.objects.filter(is_active=True)
+        if user_uuids is not None:
+            users = users.filter(uuid__in=user_uuids)
+        return dict.fromkeys(users.values_list("uuid", flat=True).iterator(), power)
+    holdings = _customer_holdings(asset)
+    if user_uuids is not None:
+        holdings = holdings.filter(account__owner_id__in=user_uuids)
+    per_owner = (
+        holdings.values("account__owner_id")
+        .annotate(total=Sum("balance"))
+        .values_list("account__owner_id", "total")
     )
-    return total or 0
+    powers = {}
+    for owner, total in per_owner.iterator():
+        power = power_from_holdings(strategy, usd_cents=total, gcu_units=total)
+        if power > 0:
+            powers[owner] = power
+    return powers
 
 
-def voting_power_for(user: User, strategy: str) -> int:
-    """The user's voting power under the strategy, from what the user holds right now."""
+def snapshot_power_of(poll_uuid: uuid.UUID, user_uuid: uuid.UUID) -> int:
+    """The user's power in the poll's snapshot (fixed at activation); 0 when not in it."""
+    power = (
+        VotingPower.objects.filter(poll_id=poll_uuid, user_uuid=user_uuid)
+        .values_list("voting_power", flat=True)
+        .first()
+    )
+    return power or 0
+
+
+def voting_power_shown(poll: Poll, user: User) -> int:
+    """The power the user has in the poll: the vote's if cast, else the snapshot's once the
+    poll is activated; before that (a draft), what the snapshot would give if taken now."""
+    vote = vote_of(poll.uuid, user.uuid)
+    if vote is not None:
+        return vote.voting_power
     if not user.is_active:
         return 0
-    asset = _ASSET_OF_STRATEGY.get(strategy)
-    held = holdings_of(user.uuid, asset) if asset else 0
-    return power_from_holdings(strategy, usd_cents=held, gcu_units=held)
+    if poll.power_fixed_at is not None:
+        return snapshot_power_of(poll.uuid, user.uuid)
+    return voting_powers_now(poll.voting_power_strategy, user_uuids=[user.uuid]).get(user.uuid, 0)
 
 
 def eligible_power(poll: Poll) -> int:
-    """The power that could take part: the power already cast (fixed when each vote was cast)
-    plus what every active user who has not voted would have now. Never below the power cast."""
-    voters = Vote.objects.filter(poll_id=poll.uuid).values("user_uuid")
-    strategy = poll.voting_power_strategy
-    if strategy == ONE_USER_ONE_VOTE:
-        others = User.objects.filter(is_active=True).exclude(uuid__in=voters).count()
-        return poll.total_power + others
-    per_owner = (
-        _customer_holdings(_ASSET_OF_STRATEGY[strategy])
-        .exclude(account__owner_id__in=voters)
-        .values("account__owner_id")
-        .annotate(total=Sum("balance"))
-        .values_list("total", flat=True)
-    )
-    return poll.total_power + sum(
-        power_from_holdings(strategy, usd_cents=total, gcu_units=total) for total in per_owner
-    )
+    """The power that may take part: the snapshot's total once the poll is activated (before
+    that, what a snapshot taken now would total)."""
+    if poll.power_fixed_at is not None:
+        return poll.eligible_power or 0
+    return sum(voting_powers_now(poll.voting_power_strategy).values())
 
 
 # --- results -------------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """Write side of governance: polls, votes, closing and the execution workflows.
 
 A vote locks its poll's stream row while it is checked and recorded, so votes of one poll and
-its close run one after the other: a vote is either in the frozen results or refused. The voting
-power is computed by the poll's strategy when the vote is cast and stored with it, signed.
+its close run one after the other: a vote is either in the frozen results or refused. Activating
+a poll fixes every user's voting power (the poll's strategy over the balances at that moment, in
+one query) as events of the poll; a vote takes the voter's power from that snapshot, never from
+the balances, so money moved after activation cannot vote twice. The power is stored with the
+vote, signed.
 
 Execution workflows are what a poll decides (for example "update_basket_composition", which the
 baskets app registers). When a poll closes with a winner and its required participation met,
@@ -35,7 +38,7 @@ from apps.governance.aggregates import (
 )
 from apps.governance.models import Poll as PollView
 from apps.governance.models import Vote as VoteView
-from apps.governance.selectors import eligible_power, polls_expired, voting_power_for
+from apps.governance.selectors import polls_expired, snapshot_power_of, voting_powers_now
 from apps.governance.signing import vote_signature
 
 logger = logging.getLogger(__name__)
@@ -165,13 +168,33 @@ def poll_create(
     return PollView.objects.get(uuid=poll_uuid)
 
 
+def _save_with_power(poll: Poll) -> None:
+    """Save a poll that just recorded its voting-power snapshot, and store its state too: later
+    loads (each vote) then start after the snapshot's events instead of decoding them again."""
+    store.save(poll)
+    store.take_snapshot(poll)
+
+
 @store.command
 def poll_activate(*, poll_uuid: uuid.UUID, now: dt.datetime | None = None) -> PollView:
-    """Open a draft for votes; only inside its window."""
+    """Open a draft for votes, only inside its window, and fix every user's voting power now.
+
+    Every channel (API, console, the basket's monthly vote) comes through here, so no poll is
+    open without its snapshot."""
+    now = _now(now)
     poll = _load_poll(poll_uuid)
-    poll.activate(now=_now(now), by=current_actor())
-    store.save(poll)
+    poll.ensure_activatable(now)  # before the snapshot query, which reads every balance
+    poll.activate(now=now, by=current_actor(), powers=voting_powers_now(poll.voting_power_strategy))
+    _save_with_power(poll)
     return PollView.objects.get(uuid=poll_uuid)
+
+
+def _fix_power_if_missing(poll: Poll, now: dt.datetime) -> None:
+    """A poll activated before snapshots were recorded gets its snapshot at its first vote or
+    its close after the upgrade, once, under the poll's lock."""
+    if poll.needs_power_snapshot:
+        poll.record_power_snapshot(powers=voting_powers_now(poll.voting_power_strategy), now=now)
+        _save_with_power(poll)
 
 
 @store.command
@@ -193,6 +216,7 @@ def poll_close(*, poll_uuid: uuid.UUID, now: dt.datetime | None = None) -> PollV
     and the required participation met, run its execution workflow."""
     now = _now(now)
     poll = _load_poll(poll_uuid)
+    _fix_power_if_missing(poll, now)
     view = PollView.objects.get(uuid=poll_uuid)  # the tally, read under the poll's lock
     results = poll.close(
         now=now,
@@ -200,7 +224,6 @@ def poll_close(*, poll_uuid: uuid.UUID, now: dt.datetime | None = None) -> PollV
         totals=view.totals,
         total_power=view.total_power,
         votes_count=view.votes_count,
-        eligible_power=eligible_power(view),
     )
     store.save(poll)
     if results["execution_due"]:
@@ -272,7 +295,9 @@ def vote_cast(
 ) -> VoteView:
     """Cast the user's one vote: `selected_options`, or `allocations` in a weighted poll.
 
-    Refused with POLL_NOT_ACTIVE, ALREADY_VOTED, INVALID_OPTIONS or NO_VOTING_POWER.
+    The power is the user's in the poll's snapshot (none for a user without power at
+    activation, or inactive now). Refused with POLL_NOT_ACTIVE, ALREADY_VOTED, INVALID_OPTIONS
+    or NO_VOTING_POWER.
     """
     voted_at = _now(now)
     poll = _load_poll(poll_uuid)
@@ -281,7 +306,8 @@ def vote_cast(
     if vote.poll_uuid is not None:
         raise AlreadyVoted(details={"poll": str(poll_uuid)})
     selected, allocated = poll.ballot(selected_options or [], allocations or {})
-    power = voting_power_for(user, poll.voting_power_strategy)
+    _fix_power_if_missing(poll, voted_at)
+    power = snapshot_power_of(poll_uuid, user.uuid) if user.is_active else 0
     signature = vote_signature(
         poll_uuid=poll_uuid,
         user_uuid=user.uuid,

@@ -59,10 +59,15 @@ def first(twentieth):
     return _first_of_next_month(twentieth)
 
 
-@pytest.fixture
-def vote_poll(bank, twentieth):
+def _vote_opened(twentieth: dt.datetime) -> Poll:
+    """Open the vote; it fixes each holder's power now, so voters are funded before."""
     poll_uuid = basket_votes_open_monthly(now=twentieth)["opened"]["GCU"]
     return Poll.objects.get(uuid=poll_uuid)
+
+
+@pytest.fixture
+def vote_poll(bank, twentieth):
+    return _vote_opened(twentieth)
 
 
 def _weights() -> dict[str, str]:
@@ -98,8 +103,9 @@ def test_opening_it_again_returns_the_same_poll(vote_poll, twentieth, first):
     assert Poll.objects.count() == 1
 
 
-def test_allocation_votes_must_sum_to_100_within_the_bounds(vote_poll, fund, user, twentieth):
+def test_allocation_votes_must_sum_to_100_within_the_bounds(fund, user, twentieth):
     fund(user, {"GCU": 10_00})
+    vote_poll = _vote_opened(twentieth)
     at = twentieth + dt.timedelta(days=1)
     with pytest.raises(InvalidOptions):  # sums to 99
         vote_cast(poll_uuid=vote_poll.uuid, user=user, allocations=_allocation(USD=39), now=at)
@@ -114,11 +120,12 @@ def test_allocation_votes_must_sum_to_100_within_the_bounds(vote_poll, fund, use
 
 
 def test_the_power_weighted_average_is_applied_on_the_1st_with_a_rebalance(
-    vote_poll, fund, make_user, twentieth, first
+    fund, make_user, twentieth, first
 ):
     big, small = make_user(), make_user()
     fund(big, {"GCU": 100_00})
     fund(small, {"GCU": 50_00})
+    vote_poll = _vote_opened(twentieth)
     at = twentieth + dt.timedelta(days=2)
     vote_cast(
         poll_uuid=vote_poll.uuid,
@@ -147,25 +154,26 @@ def test_the_power_weighted_average_is_applied_on_the_1st_with_a_rebalance(
     assert basket_get("GCU").last_rebalanced_at == first + dt.timedelta(minutes=10)
 
 
-def test_the_rounding_drift_goes_to_the_largest_weight(
-    vote_poll, fund, make_user, twentieth, first
-):
+def test_the_rounding_drift_goes_to_the_largest_weight(fund, make_user, twentieth, first):
     voters = [make_user() for _ in range(3)]
+    for voter in voters:
+        fund(voter, {"GCU": 1_00})
+    vote_poll = _vote_opened(twentieth)
     ballots = [
         {"USD": "40.01", "EUR": "29.99", "GBP": 15, "CHF": 10, "JPY": 3, "XAU": 2},
         {"USD": "40.01", "EUR": "29.99", "GBP": 15, "CHF": 10, "JPY": 3, "XAU": 2},
         {"USD": 40, "EUR": 30, "GBP": "15.01", "CHF": "9.99", "JPY": 3, "XAU": 2},
     ]
     for voter, ballot in zip(voters, ballots, strict=True):
-        fund(voter, {"GCU": 1_00})
         vote_cast(poll_uuid=vote_poll.uuid, user=voter, allocations=ballot, now=twentieth)
     # averages 40.00667 -> 40.01, 29.99333 -> 29.99, 15.00333 -> 15.00, 9.99667 -> 10.00: 100.00
     basket_compositions_apply_monthly(now=first)
     assert _weights()["USD"] == "40.01" and sum(Decimal(w) for w in _weights().values()) == 100
 
 
-def test_closed_early_by_staff_it_waits_for_the_1st(vote_poll, fund, user, twentieth, first):
+def test_closed_early_by_staff_it_waits_for_the_1st(fund, user, twentieth, first):
     fund(user, {"GCU": 10_00})
+    vote_poll = _vote_opened(twentieth)
     ballot = _allocation(USD=45, EUR=25)
     vote_cast(poll_uuid=vote_poll.uuid, user=user, allocations=ballot, now=twentieth)
     closed = poll_close(poll_uuid=vote_poll.uuid, now=twentieth + dt.timedelta(days=3))
@@ -181,11 +189,12 @@ def test_closed_early_by_staff_it_waits_for_the_1st(vote_poll, fund, user, twent
 
 
 def test_below_the_required_participation_nothing_changes_but_the_rebalance(
-    vote_poll, fund, make_user, twentieth, first
+    fund, make_user, twentieth, first
 ):
     voter, whale = make_user(), make_user()
     fund(voter, {"GCU": 5_00})
     fund(whale, {"GCU": 100_00})  # holds 95% of the power and does not vote
+    vote_poll = _vote_opened(twentieth)
     ballot = _allocation(USD=45, EUR=25)
     vote_cast(poll_uuid=vote_poll.uuid, user=voter, allocations=ballot, now=twentieth)
     basket_compositions_apply_monthly(now=first)

@@ -38,8 +38,9 @@ def _act(console, action: str, polls, **form):
 
 
 def test_the_poll_page_shows_results_and_verified_votes(console, make_poll, make_user):
+    voter = make_user()  # before the poll opens: its snapshot gives the voter power
     poll = make_poll()
-    vote_cast(poll_uuid=poll.uuid, user=make_user(), selected_options=["b"])
+    vote_cast(poll_uuid=poll.uuid, user=voter, selected_options=["b"])
     page = console.get(reverse("admin:governance_poll_change", args=[poll.uuid]))
     assert page.status_code == 200
     assert page.context["results"]["winner"] == "b"
@@ -47,6 +48,7 @@ def test_the_poll_page_shows_results_and_verified_votes(console, make_poll, make
     assert b"verified" in page.content
     assert console.get(reverse(CHANGELIST)).status_code == 200
     assert console.get(reverse("admin:governance_vote_changelist")).status_code == 200
+    assert console.get(reverse("admin:governance_votingpower_changelist")).status_code == 200
     events = console.get(reverse("admin:governance_governanceevent_changelist"))
     assert events.status_code == 200
     assert console.get(reverse("admin:governance_poll_add")).status_code == 403
@@ -72,8 +74,9 @@ def test_activate_close_and_cancel_actions(console, make_poll):
 
 
 def test_the_verify_action_reports_tampering(console, make_poll, make_user):
+    voter = make_user()
     poll = make_poll()
-    vote = vote_cast(poll_uuid=poll.uuid, user=make_user(), selected_options=["a"])
+    vote = vote_cast(poll_uuid=poll.uuid, user=voter, selected_options=["a"])
     response = _act(console, "verify_signatures", [poll])
     assert "1 vote(s) verify" in response.content.decode()
     Vote.objects.filter(uuid=vote.uuid).update(selected_options=["c"])

@@ -163,9 +163,9 @@ def test_an_allocation_vote_over_http(client_for, staff_api, make_user, fund):
     poll = staff_api.post("/api/v1/polls", body, format="json")
     assert poll.status_code == 201, poll.json()
     uuid = poll.json()["uuid"]
-    staff_api.post(f"/api/v1/polls/{uuid}/activate")
     holder = make_user()
-    fund(holder, {"GCU": 10_00})
+    fund(holder, {"GCU": 10_00})  # before activation, which fixes the power
+    staff_api.post(f"/api/v1/polls/{uuid}/activate")
     voter = client_for(holder)
     url = f"/api/v1/polls/{uuid}/vote"
     short = voter.post(url, {"allocations": {"USD": 60, "EUR": 39}}, format="json")

@@ -14,7 +14,7 @@ from apps.core.replay import rebuild_projections
 from apps.core.verification import broken_links
 from apps.governance import services as governance_services
 from apps.governance.aggregates import poll_results
-from apps.governance.models import GovernanceEvent, Poll, Vote
+from apps.governance.models import GovernanceEvent, Poll, Vote, VotingPower
 from apps.governance.selectors import eligible_power, poll_results_get
 from apps.governance.services import ExecutionWorkflow, poll_close, polls_close_expired, vote_cast
 from apps.governance.tasks import close_expired_polls_task
@@ -32,11 +32,11 @@ def _everyone_else_inactive(*keep):
 
 
 def test_single_choice_totals_are_power_weighted(make_poll, fund, make_user):
-    poll = make_poll(strategy="asset_weighted")
     rich, poor_one, poor_two = make_user(), make_user(), make_user()
     fund(rich, {"USD": 500_00})
     fund(poor_one, {"USD": 100_00})
     fund(poor_two, {"USD": 100_00})
+    poll = make_poll(strategy="asset_weighted")
     vote_cast(poll_uuid=poll.uuid, user=rich, selected_options=["a"])
     vote_cast(poll_uuid=poll.uuid, user=poor_one, selected_options=["b"])
     vote_cast(poll_uuid=poll.uuid, user=poor_two, selected_options=["b"])
@@ -47,17 +47,19 @@ def test_single_choice_totals_are_power_weighted(make_poll, fund, make_user):
 
 
 def test_multiple_choice_gives_each_chosen_option_the_full_power(make_poll, make_user):
+    first, second = make_user(), make_user()
     poll = make_poll(type="multiple_choice")
-    vote_cast(poll_uuid=poll.uuid, user=make_user(), selected_options=["a", "b"])
-    vote_cast(poll_uuid=poll.uuid, user=make_user(), selected_options=["b"])
+    vote_cast(poll_uuid=poll.uuid, user=first, selected_options=["a", "b"])
+    vote_cast(poll_uuid=poll.uuid, user=second, selected_options=["b"])
     assert Poll.objects.get(uuid=poll.uuid).totals == {"a": "1", "b": "2", "c": "0"}
 
 
 def test_ranked_choice_is_a_borda_count(make_poll, make_user):
+    first, second, third = make_user(), make_user(), make_user()
     poll = make_poll(type="ranked_choice")  # three options: first 3 points, second 2, third 1
-    vote_cast(poll_uuid=poll.uuid, user=make_user(), selected_options=["a", "b", "c"])
-    vote_cast(poll_uuid=poll.uuid, user=make_user(), selected_options=["c", "b"])
-    vote_cast(poll_uuid=poll.uuid, user=make_user(), selected_options=["b", "a"])
+    vote_cast(poll_uuid=poll.uuid, user=first, selected_options=["a", "b", "c"])
+    vote_cast(poll_uuid=poll.uuid, user=second, selected_options=["c", "b"])
+    vote_cast(poll_uuid=poll.uuid, user=third, selected_options=["b", "a"])
     results = poll_results_get(Poll.objects.get(uuid=poll.uuid))
     assert results["totals"] == {"a": "5", "b": "7", "c": "4"}
     assert results["winner"] == "b"
@@ -65,10 +67,10 @@ def test_ranked_choice_is_a_borda_count(make_poll, make_user):
 
 def test_weighted_choice_totals_are_power_times_percent(make_poll, fund, make_user):
     options = [{"id": "x", "label": "X"}, {"id": "y", "label": "Y"}]
-    poll = make_poll(type="weighted_choice", options=options, strategy="gcu_weighted")
     big, small = make_user(), make_user()
     fund(big, {"GCU": 300})
     fund(small, {"GCU": 100})
+    poll = make_poll(type="weighted_choice", options=options, strategy="gcu_weighted")
     vote_cast(poll_uuid=poll.uuid, user=big, allocations={"x": "33.33", "y": "66.67"})
     vote_cast(poll_uuid=poll.uuid, user=small, allocations={"x": "100"})
     results = poll_results_get(Poll.objects.get(uuid=poll.uuid))
@@ -77,10 +79,11 @@ def test_weighted_choice_totals_are_power_times_percent(make_poll, fund, make_us
 
 
 def test_a_tie_or_no_vote_means_no_winner(make_poll, make_user):
+    first, second = make_user(), make_user()
     poll = make_poll()
     assert poll_results_get(poll)["winner"] is None
-    vote_cast(poll_uuid=poll.uuid, user=make_user(), selected_options=["a"])
-    vote_cast(poll_uuid=poll.uuid, user=make_user(), selected_options=["b"])
+    vote_cast(poll_uuid=poll.uuid, user=first, selected_options=["a"])
+    vote_cast(poll_uuid=poll.uuid, user=second, selected_options=["b"])
     assert poll_results_get(Poll.objects.get(uuid=poll.uuid))["winner"] is None
 
 
@@ -144,8 +147,9 @@ def test_results_arithmetic_rounds_participation_down_and_compares_exactly():
 
 
 def test_closing_freezes_the_results(make_poll, make_user):
+    voter = make_user()
     poll = make_poll()
-    vote_cast(poll_uuid=poll.uuid, user=make_user(), selected_options=["c"])
+    vote_cast(poll_uuid=poll.uuid, user=voter, selected_options=["c"])
     closed = poll_close(poll_uuid=poll.uuid)
     frozen = closed.results
     make_user()  # one more eligible user later changes nothing of a closed poll
@@ -197,8 +201,9 @@ def test_a_refused_workflow_fails_the_poll_and_undoes_its_work(make_poll, make_u
 
     workflow = ExecutionWorkflow(name="test.refuse", description="always refuses", run=run)
     monkeypatch.setitem(governance_services._workflows, workflow.name, workflow)
+    voter = make_user()
     poll = make_poll(execution_workflow="test.refuse")
-    vote_cast(poll_uuid=poll.uuid, user=make_user(), selected_options=["a"])
+    vote_cast(poll_uuid=poll.uuid, user=voter, selected_options=["a"])
     failed = poll_close(poll_uuid=poll.uuid)
     assert failed.status == Poll.Status.FAILED
     assert failed.execution_error["error"] == "VALIDATION_ERROR"
@@ -207,10 +212,11 @@ def test_a_refused_workflow_fails_the_poll_and_undoes_its_work(make_poll, make_u
 
 
 def test_the_job_closes_only_expired_polls(make_poll, make_user, now):
+    voter = make_user()
     expired = make_poll(start=now - dt.timedelta(days=2), end=now + dt.timedelta(minutes=1))
     running = make_poll()
     draft = make_poll(activate=False)
-    vote_cast(poll_uuid=expired.uuid, user=make_user(), selected_options=["a"])
+    vote_cast(poll_uuid=expired.uuid, user=voter, selected_options=["a"])
     assert polls_close_expired(now=now) == []
     later = now + dt.timedelta(minutes=2)
     assert polls_close_expired(now=later) == [expired.uuid]
@@ -236,6 +242,9 @@ def test_the_celery_task_closes_expired_polls(make_poll, now):
 def test_read_models_equal_a_replay_and_the_chains_verify(
     make_poll, make_user, fund, recording_workflow
 ):
+    voters = [make_user() for _ in range(3)]
+    for index, voter in enumerate(voters):
+        fund(voter, {"USD": (index + 1) * 100_00})
     weighted = make_poll(
         type="weighted_choice",
         options=[{"id": "x", "label": "X"}, {"id": "y", "label": "Y"}],
@@ -243,9 +252,7 @@ def test_read_models_equal_a_replay_and_the_chains_verify(
         execution_workflow="test.record",
     )
     single = make_poll()
-    for index in range(3):
-        voter = make_user()
-        fund(voter, {"USD": (index + 1) * 100_00})
+    for voter in voters:
         vote_cast(poll_uuid=weighted.uuid, user=voter, allocations={"x": "25", "y": "75"})
         vote_cast(poll_uuid=single.uuid, user=voter, selected_options=["b"])
     poll_close(poll_uuid=weighted.uuid)
@@ -253,7 +260,8 @@ def test_read_models_equal_a_replay_and_the_chains_verify(
     def snapshot():
         polls = list(Poll.objects.order_by("uuid").values())
         votes = list(Vote.objects.order_by("uuid").values())
-        return polls, votes
+        powers = list(VotingPower.objects.values_list("poll_id", "user_uuid", "voting_power"))
+        return polls, votes, sorted(powers)
 
     live = snapshot()
     assert rebuild_projections("governance") > 0
