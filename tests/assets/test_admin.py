@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.assets.models import Asset, AssetEvent, ExchangeRate, RateDeviation
+from apps.assets.selectors import convert
 from apps.assets.services import exchange_rate_record
 from apps.users.models import User
 
@@ -126,3 +127,56 @@ def test_staff_who_may_only_view_get_no_actions(client, assets):
     user = User.objects.get(pk=user.pk)  # a fresh permission cache
     client.force_login(user)
     assert "deactivate_assets" in client.get(url).content.decode()
+
+
+def test_a_fat_fingered_console_rate_waits_for_a_second_staff_member(
+    client, assets, django_capture_on_commit_callbacks
+):
+    """USD/GBP 7.5 saved from the console went live at once; now it waits, its maker cannot
+    approve it, and another staff member can."""
+    alice = User.objects.create_superuser("alice@example.com", "pw-123-long-enough", name="A")
+    bob = User.objects.create_superuser("bob@example.com", "pw-123-long-enough", name="B")
+    an_hour_ago = timezone.now() - dt.timedelta(hours=1)
+    exchange_rate_record(
+        from_code="USD", to_code="GBP", rate=Decimal("0.787"), valid_at=an_hour_ago
+    )
+    changelist = reverse("admin:assets_exchangerate_changelist")
+
+    client.force_login(alice)
+    response = client.post(
+        reverse("admin:assets_exchangerate_add_manual_rate"),
+        {"from_code": "USD", "to_code": "GBP", "rate": "7.5"},
+        follow=True,
+    )
+    assert "pending" in response.content.decode()
+    pending = ExchangeRate.objects.get(rate=Decimal("7.5"))
+    assert pending.status == "pending"
+    assert pending.recorded_by == f"staff:{alice.uuid}"
+    assert convert(10000, "USD", "GBP").converted_amount < 7870  # still 0.787
+
+    approve = {
+        "action": "approve_rates",
+        "_selected_action": [str(pending.id)],
+        "apply": "1",
+        "confirm": "on",
+    }
+    response = client.post(changelist, approve, follow=True)
+    assert "MAKER_CANNOT_DECIDE" in response.content.decode()
+    assert ExchangeRate.objects.get(id=pending.id).status == "pending"
+
+    client.force_login(bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(changelist, approve, follow=True)
+    assert "Approved: 1" in response.content.decode()
+    assert ExchangeRate.objects.get(id=pending.id).decided_by == f"staff:{bob.uuid}"
+    assert convert(10000, "USD", "GBP").rate == Decimal("7.5") * Decimal("0.9975")
+
+
+def test_the_console_refuses_two_directions_that_gain(admin_client):
+    response = admin_client.post(
+        reverse("admin:assets_exchangerate_add_manual_rate"),
+        {"from_code": "USD", "to_code": "EUR", "rate": "0.95", "reverse_rate": "1.08"},
+    )
+    assert response.status_code == 200  # the form again, with the error
+    assert "would let a customer convert round a cycle" in response.content.decode()
+    assert not ExchangeRate.objects.exists()
