@@ -127,21 +127,22 @@ def test_a_rate_recorded_while_redis_is_down_is_not_hidden_by_the_copy_redis_kep
     dollars = account_open(name="USD", owner_uuid=owner.uuid).uuid
     deposit_create(account_uuid=euros, amount=10_000, asset_code="EUR")
     old = exchange_rate_get("EUR", "USD")  # cached in Redis under the current rates version
-    assert old.rate != Decimal("1.25")
+    assert old.rate != Decimal("1.085")
     redis_server.client().save()  # Redis keeps that copy through the outage
 
     redis_server.stop()
 
     # The new rate's invalidation can only reach the fallback; lookups see it at once.
-    exchange_rate_record(from_code="EUR", to_code="USD", rate=Decimal("1.25"))
-    assert exchange_rate_get("EUR", "USD").rate == Decimal("1.25")
+    # a small move: within the band, and no cycle through the other demo rates gains
+    exchange_rate_record(from_code="EUR", to_code="USD", rate=Decimal("1.085"))
+    assert exchange_rate_get("EUR", "USD").rate == Decimal("1.085")
 
     redis_server.start()  # with the old version token and the old quote
     assert redis_server.client().dbsize() > 0
 
     # Back on Redis, the keys written during the outage were dropped there first, so the old
     # copy is not served again: money converts at the new rate.
-    assert exchange_rate_get("EUR", "USD").rate == Decimal("1.25")
+    assert exchange_rate_get("EUR", "USD").rate == Decimal("1.085")
     assert not cache.degraded
     moved = transfer_create(
         from_account=euros,
@@ -150,8 +151,9 @@ def test_a_rate_recorded_while_redis_is_down_is_not_hidden_by_the_copy_redis_kep
         asset_code="EUR",
         to_asset_code="USD",
     )
-    assert (moved.amount, moved.to_amount) == (1_000, 1_250)
-    assert balances_by_asset(dollars) == {"USD": 1_250}
+    # 10.00 EUR at the bid, 1.085 less the 25 bps half spread: 10.822875 USD, rounded down
+    assert (moved.amount, moved.to_amount) == (1_000, 1_082)
+    assert balances_by_asset(dollars) == {"USD": 1_082}
     assert_ledger_whole()
 
 
