@@ -14,6 +14,7 @@ from apps.accounts.selectors import account_history, account_turnover
 from apps.accounts.services import system_account_codes, system_account_uuid
 from apps.core.errors import InvalidInput
 from apps.core.seeding import seed_reference_data
+from apps.custodians.registry import connector_for
 from apps.payments.services import deposit_create, transfer_create, withdrawal_create
 
 pytestmark = pytest.mark.django_db
@@ -101,9 +102,11 @@ def test_turnover_adds_amounts_beyond_32_bits(open_account):
 
 def test_reconcile_command_is_clean_and_prints_json(open_account, capsys):
     a, b = open_account("A", funded={"USD": 500}), open_account("B")
+    connector_for("mock_bank").inner.fund("FINAEGIS-OMNIBUS", "USD", 500)  # the deposit's cash
     transfer_create(from_account=a.uuid, to_account=b.uuid, amount=100, asset_code="USD")
     call_command("reconcile")
-    assert "Ledger reconciles" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Ledger reconciles" in out and "custodian mock_bank: reconciles" in out
     call_command("reconcile", "--json")
     report = json.loads(capsys.readouterr().out)
     assert report["clean"] is True
