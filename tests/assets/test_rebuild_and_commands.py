@@ -15,9 +15,13 @@ from django.test import override_settings
 from apps.assets.models import Asset, AssetEvent, ExchangeRate, RateDeviation
 from apps.assets.services import (
     asset_deactivate,
+    asset_define,
+    exchange_rate_approve,
     exchange_rate_deactivate,
     exchange_rate_record,
+    exchange_rate_reject,
 )
+from apps.core.context import command_context
 
 pytestmark = pytest.mark.django_db
 
@@ -47,9 +51,19 @@ def test_rebuild_projections_reproduces_the_read_models_exactly(now):
     record("1.00", 3 * HOUR, expires_at=now + HOUR)
     wrong = record("1.50", 2 * HOUR)
     exchange_rate_deactivate(rate_id=wrong.id, reason="typo")
-    record("1.30", HOUR)  # a deviation warning
+    rejected = record("1.30", HOUR)  # a deviation warning: pending
+    with command_context(actor={"type": "staff", "id": "checker"}):
+        exchange_rate_reject(rate_id=rejected.id, reason="typo")
+    # A pair linked to USD alone, so the approved jump opens no cycle.
+    asset_define(code="ZZZ", name="Test coin", type="crypto", precision=8)
+    exchange_rate_record(from_code="ZZZ", to_code="USD", rate=Decimal("1"), valid_at=now - HOUR)
+    jump = exchange_rate_record(from_code="ZZZ", to_code="USD", rate=Decimal("5"))
+    with command_context(actor={"type": "staff", "id": "checker"}):
+        exchange_rate_approve(rate_id=jump.id)
     asset_deactivate(code="ETH", reason="delisted")
     before = _read_models()
+    statuses = ExchangeRate.objects.filter(id__in=[rejected.id, jump.id]).values_list("status")
+    assert sorted(s for (s,) in statuses) == ["accepted", "rejected"]
     assert RateDeviation.objects.count() >= 1
     assert not ExchangeRate.objects.get(id=wrong.id).is_active
     assert not Asset.objects.get(code="ETH").is_active
