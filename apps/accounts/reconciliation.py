@@ -252,7 +252,8 @@ def _expected(legs: Iterable[ExpectedLeg]) -> Legs:
     grouped: dict[tuple[uuid.UUID, str], list[int]] = defaultdict(lambda: [0, 0])
     for leg in legs:
         if leg.amount:  # a leg of nothing posts nothing
-            share = grouped[(uuid.UUID(str(leg.account)), leg.asset_code)]
+            account = leg.account if isinstance(leg.account, uuid.UUID) else uuid.UUID(leg.account)
+            share = grouped[(account, leg.asset_code)]
             share[0] += leg.amount
             share[1] += 1
     return {key: (net, count) for key, (net, count) in grouped.items()}
