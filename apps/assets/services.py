@@ -237,6 +237,15 @@ def _reference(from_code: str, to_code: str, at: datetime) -> Decimal | None:
         return None
 
 
+def _lock_rate_book() -> None:
+    """Rate changes take turns: two changes of different pairs, each checked while the other was
+    not yet committed, could each pass and together close a gaining cycle. The asset rows serve
+    as the book's lock (taken in code order; no other writer locks them in another order). A
+    batch's rows written before the lock are its own; what another batch committed meanwhile is
+    read once the lock is held."""
+    list(Asset.objects.select_for_update().order_by("code").values_list("code", flat=True))
+
+
 def _refuse_arbitrage(
     *, adding: tuple[ExchangeRate, ...] = (), without_ids: tuple[int, ...] = ()
 ) -> None:
@@ -244,6 +253,7 @@ def _refuse_arbitrage(
     force, with `adding` in force and `without_ids` withdrawn, are checked now and at each later
     moment a recorded rate comes into force (a rate dated ahead meets the rates recorded since).
     Expiry only removes rates, so it never needs a check."""
+    _lock_rate_book()
     now = timezone.now()
     later = set(
         ExchangeRate.objects.filter(

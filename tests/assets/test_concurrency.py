@@ -67,3 +67,22 @@ def test_racing_rates_of_one_new_pair_all_land_in_order():
     assert broken_links() == []
     newest = ExchangeRate.objects.order_by("-valid_at", "-id").first()
     assert exchange_rate_get("EUR", "USD").rate == newest.rate
+
+
+def test_two_rate_changes_that_only_gain_together_cannot_both_land():
+    """Each move is inside the spreads alone; both together would make USD -> EUR -> GBP -> USD
+    gain. Checked side by side, both could pass: the second one must see the first."""
+    for code in ("USD", "EUR", "GBP"):
+        asset_define(code=code, name=code, type="fiat", precision=2)
+    exchange_rate_record(from_code="USD", to_code="EUR", rate=Decimal("0.92"))
+    exchange_rate_record(from_code="EUR", to_code="GBP", rate=Decimal("0.85"))
+    exchange_rate_record(from_code="GBP", to_code="USD", rate=Decimal("1.28"))
+    moves = [("USD", "EUR", Decimal("0.925")), ("EUR", "GBP", Decimal("0.855"))]
+
+    def work(index: int) -> None:
+        from_code, to_code, rate = moves[index]
+        exchange_rate_record(from_code=from_code, to_code=to_code, rate=rate)
+
+    errors = _run_threads(2, work)
+    assert [type(e).__name__ for e in errors] == ["ExchangeRateArbitrage"]
+    assert ExchangeRate.objects.count() == 4
