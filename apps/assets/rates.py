@@ -88,7 +88,10 @@ def refuse_reciprocal_gain(from_code: str, to_code: str, rate: Decimal, reverse:
     product = _exact(lambda: rate * reverse)
     if product > _ONE + RECIPROCAL_TOLERANCE:
         raise ExchangeRateArbitrage(
-            details={"cycle": [from_code, to_code, from_code], "product": str(product)}
+            details={
+                "cycle": [from_code, to_code, from_code],
+                "product": format(product.normalize(), "f"),
+            }
         )
 
 
@@ -137,4 +140,5 @@ def refuse_profitable_cycles(bids: dict[tuple[str, str], Decimal]) -> None:
     found = profitable_cycle(bids)
     if found is not None:
         cycle, product = found
-        raise ExchangeRateArbitrage(details={"cycle": cycle, "product": str(product)})
+        product_text = format(product.normalize(), "f")
+        raise ExchangeRateArbitrage(details={"cycle": cycle, "product": product_text})
