@@ -8,10 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from apps.accounts.reconciliation import ledger_reconcile
-from apps.assets.selectors import asset_precisions
-from apps.baskets.aggregates import component_amounts
 from apps.baskets.models import BasketOperation
-from apps.baskets.selectors import basket_components
 from apps.baskets.services import basket_compose, basket_decompose
 from apps.core.models import Snapshot
 from apps.custodians.registry import connector_for
@@ -24,28 +21,23 @@ from apps.payments.services import (
     transfer_reverse,
     withdrawal_create,
 )
+from tests.baskets import conftest as baskets
 
 pytestmark = pytest.mark.django_db
 
 OMNIBUS = "FINAEGIS-OMNIBUS"
 
 
-def _gcu_components(amount: int) -> dict[str, int]:
-    precisions = asset_precisions()
-    weights = [(c.asset_code, c.weight) for c in basket_components("GCU")]
-    legs = component_amounts(
-        amount=amount, basket_precision=precisions["GCU"], weights=weights, precisions=precisions
-    )
-    return {asset: quantity for asset, quantity, _ in legs}
+components_for = baskets.components_for  # {asset: minor units} of n GCU at current weights
 
 
 @pytest.fixture
-def busy_ledger(open_account, settings):
+def busy_ledger(open_account, components_for, settings):
     """A few accounts after every kind of entry, snapshots every three events."""
     settings.EVENT_STORE_SNAPSHOT_EVERY = 3
     a = open_account("A", funded={"USD": 500_000, "EUR": 80_000})
     b = open_account("B", funded={"USD": 1_000})
-    c = open_account("C", funded=_gcu_components(10_000))
+    c = open_account("C", funded=components_for(10_000))
     for amount in (100, 250, 999):
         transfer_create(from_account=a.uuid, to_account=b.uuid, amount=amount, asset_code="USD")
     transfer_create(
@@ -79,9 +71,9 @@ def test_a_busy_ledger_reconciles_clean_read_in_batches_of_two(busy_ledger):
     assert whole.clean and whole.as_dict() == report.as_dict()
 
 
-def test_the_command_includes_the_custodians_comparison(busy_ledger, capsys):
+def test_the_command_includes_the_custodians_comparison(busy_ledger, components_for, capsys):
     bank = connector_for("mock_bank").inner
-    deposited = _gcu_components(10_000)  # C's deposits, with A's and B's, less A's withdrawal
+    deposited = components_for(10_000)  # C's deposits, with A's and B's, less A's withdrawal
     deposited["USD"] = deposited.get("USD", 0) + 500_000 + 1_000
     deposited["EUR"] = deposited.get("EUR", 0) + 80_000 - 7_000
     for asset_code, amount in deposited.items():

@@ -15,14 +15,18 @@ from django.db import connection
 from apps.accounts.models import AccountEvent
 from apps.accounts.reconciliation import ledger_reconcile
 from apps.accounts.selectors import MONEY_EVENT_TYPES
+from apps.baskets.services import basket_compose
 from apps.core.migration_operations import append_only_sql, drop_append_only_sql
 from apps.core.models import AggregateStream, Snapshot
 from apps.core.replay import rebuild_projections
 from apps.payments.models import PaymentEvent
 from apps.payments.models import Transfer as TransferView
 from apps.payments.services import conversion_create, transfer_create, transfer_reverse
+from tests.baskets import conftest as baskets
 
 pytestmark = pytest.mark.django_db
+
+components_for = baskets.components_for  # {asset: minor units} of n GCU at current weights
 
 
 @contextmanager
@@ -96,9 +100,20 @@ def _reversal(a, b) -> tuple[str, uuid.UUID]:
     return "payments.reversal", TransferView.objects.get(uuid=transfer_uuid).reversal_uuid
 
 
-@pytest.mark.parametrize("book", [_transfer, _cross_asset_transfer, _conversion, _reversal])
-def test_an_entry_whose_postings_were_deleted_and_heads_rewound_is_found(open_account, book):
-    a, b = open_account("A", funded={"USD": 10_000}), open_account("B", funded={"EUR": 500})
+def _basket_operation(a, b) -> tuple[str, uuid.UUID]:
+    operation = basket_compose(account_uuid=b.uuid, basket_code="GCU", amount=10_000)
+    return "baskets.operation", operation.uuid
+
+
+@pytest.mark.parametrize(
+    "book", [_transfer, _cross_asset_transfer, _conversion, _reversal, _basket_operation]
+)
+def test_an_entry_whose_postings_were_deleted_and_heads_rewound_is_found(
+    open_account, components_for, book
+):
+    a = open_account("A", funded={"USD": 10_000})
+    holdings = components_for(10_000)  # what B composes in the basket case
+    b = open_account("B", funded={**holdings, "EUR": holdings.get("EUR", 0) + 500})
     source, entry_uuid = book(a, b)
     assert ledger_reconcile().clean
     delete_postings(entry_uuid)
