@@ -305,31 +305,38 @@ def _check_entries_described(report: ReconciliationReport, batch_size: int) -> N
     previous = None
     while postings.current is not None or described.current is not None:
         group, entry = postings.current, described.current
-        if group is not None and group[0] is None:
+        if group is not None and group[0] is None:  # postings that name no entry at all
             report.add(
                 "posting_entry", "postings without entry_uuid", "an entry", _legs_text(group[1])
             )
             postings.advance()
-        elif entry is not None and entry[0] == previous:
+        elif entry is not None and entry[0] == previous:  # two descriptors of one entry
             report.add("entry_described", f"{entry[1].name} {entry[0]}", "one descriptor", "two")
             described.advance()
-        elif entry is None or (group is not None and group[0] < entry[0]):
+        elif entry is None or (group is not None and group[0] < entry[0]):  # nobody's entry
             report.add("posting_entry", group[0], "a described entry", _legs_text(group[1]))
             postings.advance()
-        elif group is None or entry[0] < group[0]:
-            report.add("entry_postings", f"{entry[1].name} {entry[0]}", "postings", "none")
-            previous = entry[0]
-            report.entries_checked += 1
-            described.advance()
         else:
-            expected = _expected(entry[1].legs(entry[2]))
-            if expected != group[1]:
-                subject = f"{entry[1].name} {entry[0]}"
-                report.add("entry_postings", subject, _legs_text(expected), _legs_text(group[1]))
+            matched = group is not None and group[0] == entry[0]
+            _match_entry(report, entry[1], entry[0], entry[2], group[1] if matched else None)
             previous = entry[0]
-            report.entries_checked += 1
-            postings.advance()
             described.advance()
+            if matched:
+                postings.advance()
+
+
+def _match_entry(
+    report: ReconciliationReport, source: EntrySource, entry: str, descriptor: Any, found
+) -> None:
+    """An entry's postings (`found`, None when it has none) against its descriptor's legs."""
+    report.entries_checked += 1
+    subject = f"{source.name} {entry}"
+    if found is None:
+        report.add("entry_postings", subject, "postings", "none")
+        return
+    expected = _expected(source.legs(descriptor))
+    if expected != found:
+        report.add("entry_postings", subject, _legs_text(expected), _legs_text(found))
 
 
 # --- event store: chains, heads, snapshots ------------------------------------------------------
