@@ -50,6 +50,11 @@ urlpatterns = [
         name="account-withdraw",
     ),
     path(
+        "accounts/<uuid:account_uuid>/adjustments",
+        accounts.AdjustmentView.as_view(),
+        name="account-adjustments",
+    ),
+    path(
         "accounts/<uuid:account_uuid>/freeze", accounts.FreezeView.as_view(), name="account-freeze"
     ),
     path(

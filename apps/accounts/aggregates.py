@@ -119,10 +119,14 @@ class Account(AggregateRoot):
         if self.closed:
             raise errors.AccountClosed(details={"account": str(self.uuid)})
 
-    def _require_movable(self, posting: Posting, *, allow_frozen: bool = False) -> None:
+    def ensure_can_post(self, *, allow_frozen: bool = False) -> None:
+        """The account rules that don't depend on the amount: open, and not frozen."""
         self._require_open()
         if self.frozen and not allow_frozen:
             raise errors.AccountFrozen(details={"account": str(self.uuid)})
+
+    def _require_movable(self, posting: Posting, *, allow_frozen: bool = False) -> None:
+        self.ensure_can_post(allow_frozen=allow_frozen)
         if not isinstance(posting.amount, int) or isinstance(posting.amount, bool):
             raise errors.InvalidInput(details={"amount": ["must be an integer of minor units"]})
         if posting.amount <= 0:

@@ -34,7 +34,7 @@ from apps.core.api import (
 from apps.core.errors import NotFound
 from apps.payments.api import TransferSerializer, account_transfers_page
 from apps.payments.limits import operation_limit_take
-from apps.payments.services import deposit_create, withdrawal_create
+from apps.payments.services import deposit_create, manual_movement_submit, withdrawal_create
 
 VIEW, TRANSACT, FREEZE, CLOSE = (
     "accounts.view_account",
@@ -356,3 +356,65 @@ class AccountTransfersView(APIView):
     def get(self, request, account_uuid):
         account_for(request, account_uuid)
         return account_transfers_page(request, self, account_uuid)
+
+
+# --- ledger-only adjustments by staff, behind maker-checker ----------------------------------
+
+
+class AdjustmentSerializer(serializers.Serializer):
+    amount = serializers.IntegerField(
+        min_value=-(10**18),
+        max_value=10**18,
+        help_text="Signed integer minor units: positive credits the account, negative debits it",
+    )
+    asset_code = serializers.CharField(max_length=10)
+    reason = serializers.CharField(max_length=500)
+    reference = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+    def validate_amount(self, value):
+        if isinstance(self.initial_data.get("amount"), bool | float | str) or value == 0:
+            raise serializers.ValidationError("must be a non-zero JSON integer")
+        return value
+
+
+class PendingApprovalSerializer(serializers.Serializer):
+    uuid = serializers.UUIDField()
+    status = serializers.CharField(help_text='"pending_approval" until another staff member acts')
+
+
+class AdjustmentView(APIView):
+    """Money booked in the ledger with no custodian movement behind it: a correction by staff."""
+
+    required_scopes = {"POST": "transfer"}
+
+    @extend_schema(
+        request=AdjustmentSerializer,
+        responses={201: TransferSerializer, 202: PendingApprovalSerializer, **ERRORS},
+        description=(
+            "Staff only. Booked at once up to MAKER_CHECKER_THRESHOLD_USD; above it, recorded "
+            "as a request that another staff member approves in the console."
+        ),
+    )
+    def post(self, request, account_uuid):
+        account_for(request, account_uuid)
+        if not request.user.has_perm(TRANSACT):  # the model permission: staff, not the owner
+            raise PermissionDenied("Only staff may adjust the ledger.")
+        data = AdjustmentSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return idempotent_response(request, lambda: _adjust(account_uuid, data.validated_data))
+
+
+def _adjust(account_uuid: uuid.UUID, data: dict) -> tuple[int, dict]:
+    amount = data["amount"]
+    outcome = manual_movement_submit(
+        kind="deposit" if amount > 0 else "withdrawal",
+        account_uuid=account_uuid,
+        asset_code=data["asset_code"],
+        amount=abs(amount),
+        reason=data["reason"],
+        reference=data.get("reference", ""),
+    )
+    if outcome.transfer is not None:
+        return status.HTTP_201_CREATED, TransferSerializer(outcome.transfer).data
+    pending = {"uuid": outcome.request.uuid, "status": "pending_approval"}
+    return status.HTTP_202_ACCEPTED, PendingApprovalSerializer(pending).data

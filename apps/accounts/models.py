@@ -88,9 +88,11 @@ class Turnover(models.Model):
     )
     asset_code = models.CharField(max_length=10)
     day = models.DateField()
-    credit = models.BigIntegerField(default=0)
-    debit = models.BigIntegerField(default=0)
-    count = models.PositiveIntegerField(default=0)
+    # Wider than a balance: a day's sum of postings may pass 2^63 even though each posting and
+    # each balance is bounded far below it (ASSET_AMOUNT_LIMITS). Exact NUMERIC on PostgreSQL.
+    credit = models.DecimalField(max_digits=38, decimal_places=0, default=0)
+    debit = models.DecimalField(max_digits=38, decimal_places=0, default=0)
+    count = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["-day", "asset_code"]

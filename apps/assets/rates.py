@@ -15,7 +15,8 @@ from itertools import pairwise
 from apps.core.errors import DomainError
 
 # Rates derived by inversion or through a pivot keep this many significant digits.
-DERIVED_RATE_DIGITS = 28
+# 15: what every backend stores and reads back exactly (SQLite reads decimals through a double).
+DERIVED_RATE_DIGITS = 15
 # Two directions recorded together may multiply to at most 1 + this (their own rounding).
 RECIPROCAL_TOLERANCE = Decimal("1e-9")
 _ONE = Decimal(1)

@@ -27,8 +27,10 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from apps.accounts.aggregates import SYSTEM, Posting
-from apps.accounts.services import load_accounts, system_account_ensure, system_account_uuid
+from apps.accounts.aggregates import SYSTEM
+from apps.accounts.models import Account as AccountView
+from apps.accounts.posting import JournalEntry, entry_post, transfer_legs
+from apps.accounts.services import system_account_ensure, system_account_uuid
 from apps.assets.models import AssetType
 from apps.assets.selectors import asset_get, asset_get_active, asset_list, asset_precisions
 from apps.baskets.aggregates import (
@@ -323,35 +325,30 @@ def _basket_operation(
     legs = _legs(basket, amount)
     reserve_code = reserve_account_code(basket_code)
     system_account_ensure(code=reserve_code, name=f"{basket_code} basket reserve")
-    account, reserve = load_accounts(account_uuid, basket.reserve_account)
-    if account.kind == SYSTEM:
+    reserve = basket.reserve_account
+    if _is_system_account(account_uuid):
         raise InvalidInput(details={"account": ["baskets are held in customer accounts"]})
     operation = BasketOperation(uuid.uuid4())
-    entry, reference = operation.uuid, f"{kind} {basket_code}"
-
-    def post(source, target, asset_code: str, quantity: int) -> None:
-        source.debit(Posting(asset_code, quantity, entry, "conversion", target.uuid, reference))
-        target.credit(Posting(asset_code, quantity, entry, "conversion", source.uuid, reference))
-
-    if kind == "compose":
-        for asset_code, quantity, _ in legs:
-            post(account, reserve, asset_code, quantity)
-        post(reserve, account, basket_code, amount)
-    else:
-        post(account, reserve, basket_code, amount)
-        for asset_code, quantity, _ in legs:
-            post(reserve, account, asset_code, quantity)
+    # compose: the components go to the reserve and the units come back; decompose the reverse
+    customer, bank = (account_uuid, reserve) if kind == "compose" else (reserve, account_uuid)
+    entry_legs = [leg for code, qty, _ in legs for leg in transfer_legs(customer, bank, code, qty)]
+    entry_legs.extend(transfer_legs(bank, customer, basket_code, amount))
     operation.record_operation(
         kind=kind,
-        account_uuid=account.uuid,
+        account_uuid=account_uuid,
         basket_code=basket_code,
         amount=amount,
         legs=legs,
-        reserve_account=reserve.uuid,
+        reserve_account=reserve,
         by=current_actor(),
     )
-    store.save(account, reserve, operation)
+    entry = JournalEntry(operation.uuid, "conversion", tuple(entry_legs), f"{kind} {basket_code}")
+    entry_post(entry, operation)
     return BasketOperationView.objects.get(uuid=operation.uuid)
+
+
+def _is_system_account(account_uuid: uuid.UUID) -> bool:
+    return AccountView.objects.filter(uuid=account_uuid, kind=SYSTEM).exists()
 
 
 def _once(
@@ -619,7 +616,6 @@ DEMO_WALLET = "GCU Wallet"
 def demo_baskets_seed(*, users: dict) -> None:
     """GCU holdings for the demo customer (100 GCU) and Maria (25 GCU), next month's GCU
     composition vote with Maria's ballot, and Maria's own bank split. Runs once."""
-    from apps.accounts.models import Account as AccountView
     from apps.accounts.services import account_open
     from apps.payments.services import deposit_create
 

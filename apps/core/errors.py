@@ -146,6 +146,40 @@ class TransferNotReversible(DomainError):
     default_message = "The transfer cannot be reversed."
 
 
+class AmountTooLarge(DomainError):
+    code = "AMOUNT_TOO_LARGE"
+    default_message = "The amount is over the asset's maximum per operation or per balance."
+
+
+class AssetNotDepositable(DomainError):
+    code = "ASSET_NOT_DEPOSITABLE"
+    default_message = "The custodian does not hold this asset; it cannot be deposited or withdrawn."
+
+
+class ApprovalRequired(DomainError):
+    code = "APPROVAL_REQUIRED"
+    default_message = "This movement needs a second staff member's approval."
+
+
+class RatePendingApproval(DomainError):
+    code = "RATE_PENDING_APPROVAL"
+    default_message = "The rate is outside its band from the reference and awaits approval."
+
+
+class UnbalancedEntry(DomainError):
+    """A journal entry whose legs do not sum to zero per asset: a programming error in the
+    service that built it, refused before anything is written."""
+
+    code = "UNBALANCED_ENTRY"
+    default_message = "The journal entry does not balance."
+    http_status = 500
+
+
+class AccountHasPendingMovements(DomainError):
+    code = "ACCOUNT_HAS_PENDING_MOVEMENTS"
+    default_message = "The account has deposits or withdrawals in progress; it cannot be closed."
+
+
 # --- governance (API.md) ---------------------------------------------------------------------
 
 

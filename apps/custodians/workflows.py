@@ -30,7 +30,7 @@ from apps.custodians.connectors import (
     UnknownCustodian,
 )
 from apps.custodians.registry import connector_for, custodian_config
-from apps.payments.services import deposit_create, transfer_reverse, withdrawal_create
+from apps.payments.services import deposit_create, transfer_return, withdrawal_create
 from apps.workflows.definition import (
     Step,
     StepContext,
@@ -236,7 +236,7 @@ def _reverse_ledger(ctx: StepContext) -> dict[str, Any]:
     """Compensation of a ledger posting: the reversal's compensating entry (local, so it commits
     with the record that it was done)."""
     assert ctx.result is not None  # a local step is compensated only once it completed
-    reversed_transfer = transfer_reverse(
+    reversed_transfer = transfer_return(
         transfer_uuid=uuid.UUID(ctx.result["transfer_uuid"]),
         reason=f"workflow {ctx.run_uuid} compensated ({ctx.workflow_type})",
     )

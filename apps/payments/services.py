@@ -1,10 +1,12 @@
 """Write side of payments: every movement of money is one balanced journal entry.
 
-A transfer, deposit, withdrawal or conversion locks the accounts it touches (in uuid order, by
-the event store), records one debit and one credit per asset, and a Transfer aggregate that
-describes the entry; all of it commits together or not at all. Deposits and withdrawals post
-against the custodian's settlement account and conversions against the FX position account;
-those system accounts may go negative, customer accounts never.
+A transfer, deposit, withdrawal or conversion builds a journal entry and posts it through the
+posting kernel (apps/accounts/posting.py), which locks the accounts, checks the balance and the
+rules and records the postings, together with a Transfer aggregate that describes the entry; all
+of it commits together or not at all. Deposits and withdrawals post against the custodian's
+settlement account (only the custodian workflows call them: money enters and leaves through a
+custodian) and conversions against the FX position account; those system accounts may go
+negative, customer accounts never.
 """
 
 from __future__ import annotations
@@ -18,17 +20,24 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 
-from apps.accounts.aggregates import Account, Posting
-from apps.accounts.services import (
-    FX_POSITION,
-    load_accounts,
-    settlement_code,
-    system_account_uuid,
+from apps.accounts.aggregates import Account
+from apps.accounts.models import Account as AccountView
+from apps.accounts.posting import (
+    JournalEntry,
+    Leg,
+    Mode,
+    accounts_lock,
+    amount_check,
+    entry_apply,
+    entry_post,
+    transfer_legs,
 )
-from apps.assets.selectors import asset_get_active, convert
+from apps.accounts.services import FX_POSITION, settlement_code, system_account_uuid
+from apps.assets.selectors import asset_get_active, convert, value_at_mid
 from apps.core import store
 from apps.core.context import current_actor
 from apps.core.errors import (
+    AccountFrozen,
     AggregateNotFound,
     DestinationAccountFrozen,
     DomainError,
@@ -88,8 +97,8 @@ def _record_entry(
     entry: Transfer,
     *,
     kind: str,
-    source: Account,
-    target: Account,
+    source_uuid: uuid.UUID,
+    target_uuid: uuid.UUID,
     from_asset: str,
     to_asset: str,
     amount: int,
@@ -99,8 +108,8 @@ def _record_entry(
 ) -> None:
     entry.complete(
         kind=kind,
-        from_account=source.uuid,
-        to_account=target.uuid,
+        from_account=source_uuid,
+        to_account=target_uuid,
         from_asset=from_asset,
         to_asset=to_asset,
         amount=amount,
@@ -176,33 +185,60 @@ def _check_transfer(
         raise SameAccount(details={"account": str(req.from_account)})
     from_asset = active_asset(req.asset_code).code
     to_asset = active_asset(req.to_asset_code).code if req.to_asset_code else from_asset
+    amount_check(from_asset, amount)
     return _CheckedTransfer(req, amount, reference, from_asset, to_asset)
 
 
+def _conversion_legs(
+    account: uuid.UUID,
+    target: uuid.UUID,
+    from_asset: str,
+    amount: int,
+    to_asset: str,
+    to_amount: int,
+) -> tuple[Leg, ...]:
+    """`account` pays `amount` of from_asset; `target` receives `to_amount` of to_asset; the FX
+    position account is the other side of both."""
+    fx = system_account_uuid(FX_POSITION)
+    return (
+        Leg(account, from_asset, -amount, counterparty=target if target != account else fx),
+        Leg(fx, from_asset, amount, counterparty=account, kind="conversion", reference=""),
+        Leg(fx, to_asset, -to_amount, counterparty=target, kind="conversion", reference=""),
+        Leg(target, to_asset, to_amount, counterparty=account if target != account else fx),
+    )
+
+
+def _frozen_side(exc: AccountFrozen, source: uuid.UUID) -> AccountFrozen:
+    """A transfer names which side is frozen."""
+    side = (
+        SourceAccountFrozen
+        if exc.details.get("account") == str(source)
+        else (DestinationAccountFrozen)
+    )
+    return side(details=exc.details)
+
+
 def _post_transfer(checked: _CheckedTransfer, accounts: dict[uuid.UUID, Account]) -> Transfer:
-    """Record the transfer's postings on the loaded (and locked) accounts; returns the entry."""
+    """Post the transfer's entry on the loaded (and locked) accounts; returns its descriptor."""
     amount, reference = checked.amount, checked.reference
     from_asset, to_asset = checked.from_asset, checked.to_asset
-    source, target, *fx = (accounts[u] for u in checked.accounts)
-    if source.frozen:
-        raise SourceAccountFrozen(details={"account": str(source.uuid)})
-    if target.frozen:
-        raise DestinationAccountFrozen(details={"account": str(target.uuid)})
-    cross = checked.cross
-    to_amount, rate = _converted(amount, from_asset, to_asset) if cross else (amount, None)
+    source, target = checked.req.from_account, checked.req.to_account
     entry = Transfer(uuid.uuid4())
-    source.debit(Posting(from_asset, amount, entry.uuid, "transfer", target.uuid, reference, rate))
-    if cross:
-        fx[0].credit(Posting(from_asset, amount, entry.uuid, "conversion", source.uuid, "", rate))
-        fx[0].debit(Posting(to_asset, to_amount, entry.uuid, "conversion", target.uuid, "", rate))
-    target.credit(
-        Posting(to_asset, to_amount, entry.uuid, "transfer", source.uuid, reference, rate)
-    )
+    if checked.cross:
+        to_amount, rate = _converted(amount, from_asset, to_asset)
+        legs = _conversion_legs(source, target, from_asset, amount, to_asset, to_amount)
+    else:
+        to_amount, rate = amount, None
+        legs = transfer_legs(source, target, from_asset, amount)
+    try:
+        entry_apply(JournalEntry(entry.uuid, "transfer", legs, reference, rate), accounts)
+    except AccountFrozen as exc:
+        raise _frozen_side(exc, source) from None
     _record_entry(
         entry,
         kind="transfer",
-        source=source,
-        target=target,
+        source_uuid=source,
+        target_uuid=target,
         from_asset=from_asset,
         to_asset=to_asset,
         amount=amount,
@@ -213,15 +249,10 @@ def _post_transfer(checked: _CheckedTransfer, accounts: dict[uuid.UUID, Account]
     return entry
 
 
-def _load_by_uuid(uuids: set[uuid.UUID]) -> dict[uuid.UUID, Account]:
-    ordered = sorted(uuids)
-    return dict(zip(ordered, load_accounts(*ordered), strict=True))
-
-
 @store.command
 def _transfer_command(req: TransferRequest) -> TransferView:
     checked = _check_transfer(req)
-    accounts = _load_by_uuid(set(checked.accounts))
+    accounts = accounts_lock(checked.accounts)
     entry = _post_transfer(checked, accounts)
     return _saved_entry(store.save(*accounts.values(), entry))
 
@@ -264,16 +295,14 @@ def _settlement_command(
     """A deposit (settlement -> account) or a withdrawal (account -> settlement)."""
     amount = _check_amount(amount)
     asset = asset_get_active(asset_code).code
-    settlement, account = load_accounts(_settlement_uuid(custodian), account_uuid)
-    source, target = (settlement, account) if kind == "deposit" else (account, settlement)
+    settlement = _settlement_uuid(custodian)
+    source, target = (settlement, account_uuid) if kind == "deposit" else (account_uuid, settlement)
     entry = Transfer(uuid.uuid4())
-    source.debit(Posting(asset, amount, entry.uuid, kind, target.uuid, reference))
-    target.credit(Posting(asset, amount, entry.uuid, kind, source.uuid, reference))
     _record_entry(
         entry,
         kind=kind,
-        source=source,
-        target=target,
+        source_uuid=source,
+        target_uuid=target,
         from_asset=asset,
         to_asset=asset,
         amount=amount,
@@ -281,7 +310,8 @@ def _settlement_command(
         rate=None,
         reference=reference,
     )
-    return _saved_entry(store.save(settlement, account, entry))
+    legs = transfer_legs(source, target, asset, amount)
+    return _saved_entry(entry_post(JournalEntry(entry.uuid, kind, legs, reference), entry))
 
 
 def _settlement_movement(
@@ -348,18 +378,13 @@ def _conversion_command(
     to_asset = asset_get_active(to_asset).code
     if from_asset == to_asset:
         raise InvalidInput(details={"to_asset": ["must differ from from_asset"]})
-    account, fx = load_accounts(account_uuid, system_account_uuid(FX_POSITION))
     to_amount, rate = _converted(amount, from_asset, to_asset)
     entry = Transfer(uuid.uuid4())
-    account.debit(Posting(from_asset, amount, entry.uuid, "conversion", fx.uuid, "", rate))
-    fx.credit(Posting(from_asset, amount, entry.uuid, "conversion", account.uuid, "", rate))
-    fx.debit(Posting(to_asset, to_amount, entry.uuid, "conversion", account.uuid, "", rate))
-    account.credit(Posting(to_asset, to_amount, entry.uuid, "conversion", fx.uuid, "", rate))
     _record_entry(
         entry,
         kind="conversion",
-        source=account,
-        target=account,
+        source_uuid=account_uuid,
+        target_uuid=account_uuid,
         from_asset=from_asset,
         to_asset=to_asset,
         amount=amount,
@@ -367,7 +392,8 @@ def _conversion_command(
         rate=rate,
         reference="",
     )
-    return _saved_entry(store.save(account, fx, entry))
+    legs = _conversion_legs(account_uuid, account_uuid, from_asset, amount, to_asset, to_amount)
+    return _saved_entry(entry_post(JournalEntry(entry.uuid, "conversion", legs, "", rate), entry))
 
 
 def conversion_create(
@@ -396,50 +422,67 @@ def conversion_create(
 # --- reversal --------------------------------------------------------------------------------
 
 
-def _reversal_postings(
-    transfer: Transfer, reversal_uuid: uuid.UUID
-) -> list[tuple[uuid.UUID, str, Posting]]:
-    """The original entry's postings mirrored: (account, "debit" or "credit", posting)."""
+def _reversal_legs(transfer: Transfer) -> tuple[Leg, ...]:
+    """The original entry's legs mirrored: what was credited is debited and the other way round."""
     source, target = uuid.UUID(transfer.from_account), uuid.UUID(transfer.to_account)
-    rate = Decimal(transfer.rate) if transfer.rate else None
-
-    def leg(account: uuid.UUID, side: str, asset: str, amount: int, other: uuid.UUID):
-        return account, side, Posting(asset, amount, reversal_uuid, "reversal", other, "", rate)
-
-    legs = [leg(target, "debit", transfer.to_asset, transfer.to_amount, source)]
-    if transfer.from_asset != transfer.to_asset:
-        fx = system_account_uuid(FX_POSITION)
-        legs.append(leg(fx, "credit", transfer.to_asset, transfer.to_amount, target))
-        legs.append(leg(fx, "debit", transfer.from_asset, transfer.amount, source))
-    legs.append(leg(source, "credit", transfer.from_asset, transfer.amount, target))
-    return legs
+    if transfer.from_asset == transfer.to_asset:
+        return transfer_legs(target, source, transfer.to_asset, transfer.to_amount)
+    fx = system_account_uuid(FX_POSITION)
+    return (
+        Leg(target, transfer.to_asset, -transfer.to_amount, counterparty=source),
+        Leg(fx, transfer.to_asset, transfer.to_amount, counterparty=target),
+        Leg(fx, transfer.from_asset, -transfer.amount, counterparty=source),
+        Leg(source, transfer.from_asset, transfer.amount, counterparty=target),
+    )
 
 
-@store.command
-def transfer_reverse(*, transfer_uuid: uuid.UUID, reason: str, force: bool = False) -> TransferView:
-    """Post the compensating entry of a transfer, once.
-
-    Refused when the receiver no longer holds the funds, unless a staff member forces it; then
-    the receiver may go below zero and its account is flagged for follow-up.
-    """
+def _load_transfer(transfer_uuid: uuid.UUID) -> Transfer:
     try:
         (transfer,) = store.load(Transfer, transfer_uuid)
     except AggregateNotFound:
         raise NotFound("No such transfer.", details={"uuid": str(transfer_uuid)}) from None
+    return transfer
+
+
+def _reverse(transfer_uuid: uuid.UUID, reason: str, mode: Mode) -> TransferView:
+    transfer = _load_transfer(transfer_uuid)
     reversal_uuid = uuid.uuid4()
-    transfer.reverse(reversal_uuid=reversal_uuid, reason=reason, forced=force, by=current_actor())
-    postings = _reversal_postings(transfer, reversal_uuid)
-    accounts = {a.uuid: a for a in load_accounts(*{p[0] for p in postings})}
+    transfer.reverse(
+        reversal_uuid=reversal_uuid,
+        reason=reason,
+        forced=mode is Mode.FORCED,
+        by=current_actor(),
+    )
+    rate = Decimal(transfer.rate) if transfer.rate else None
+    entry = JournalEntry(reversal_uuid, "reversal", _reversal_legs(transfer), "", rate, mode)
     try:
-        for account_uuid, side, posting in postings:
-            getattr(accounts[account_uuid], side)(posting, forced=force)
+        entry_post(entry, transfer)
     except InsufficientFunds as exc:
         raise TransferNotReversible(
             "The receiver no longer holds the funds; staff may force the reversal.",
             details=exc.details,
         ) from None
-    store.save(*accounts.values(), transfer)
     return TransferView.objects.get(uuid=transfer_uuid)
+
+
+@store.command
+def transfer_reverse(*, transfer_uuid: uuid.UUID, reason: str, force: bool = False) -> TransferView:
+    """Post the compensating entry of a transfer, once (staff).
+
+    Refused when the receiver no longer holds the funds, unless a staff member forces it; then
+    the receiver may go below zero and its account is flagged for follow-up.
+    """
+    return _reverse(transfer_uuid, reason, Mode.FORCED if force else Mode.NORMAL)
+
+
+@store.command
+def transfer_return(*, transfer_uuid: uuid.UUID, reason: str) -> TransferView:
+    """Give money back to where it came from (a workflow's compensation, a returned payout).
+
+    Not a customer action: it lands on a frozen account too. It never takes the receiver of the
+    original entry below zero.
+    """
+    return _reverse(transfer_uuid, reason, Mode.RETURNING)
 
 
 # --- bulk ------------------------------------------------------------------------------------
@@ -463,7 +506,7 @@ def _bulk_atomic(requests: list[TransferRequest]) -> list[BulkItemResult]:
     involved = {u for r in requests for u in (r.from_account, r.to_account)}
     if any(r.to_asset_code for r in requests):
         involved.add(system_account_uuid(FX_POSITION))
-    accounts = _load_by_uuid(involved)
+    accounts = accounts_lock(involved)
     active_asset = functools.cache(asset_get_active)  # a batch asks for the same few assets
     entries = [
         _indexed(index, lambda r: _post_transfer(_check_transfer(r, active_asset), accounts), req)
@@ -509,10 +552,10 @@ class ManualMovementOutcome:
 
 
 def _needs_second_pair_of_eyes(amount: int, asset_code: str) -> bool:
-    """Above MAKER_CHECKER_THRESHOLD_USD (in US cents, at current rates); with no rate to tell,
+    """Above MAKER_CHECKER_THRESHOLD_USD (in US cents, at the mid rates); with no rate to tell,
     the cautious answer is yes."""
     try:
-        in_usd = convert(amount, asset_code, "USD").converted_amount
+        in_usd = value_at_mid(amount, asset_code, "USD")
     except DomainError:
         return True
     return in_usd > settings.MAKER_CHECKER_THRESHOLD_USD
@@ -542,7 +585,10 @@ def manual_movement_submit(
         raise InvalidInput(details={"reason": ["a reason is required"]})
     amount = _check_amount(amount)
     asset_code = asset_get_active(asset_code).code
-    load_accounts(account_uuid)  # an unknown account is refused before anyone reviews it
+    amount_check(asset_code, amount)
+    if not AccountView.objects.filter(uuid=account_uuid).exists():
+        # refused before anyone reviews it; read, not locked: the booking locks through the kernel
+        raise NotFound("No such account.", details={"uuid": str(account_uuid)})
     reference = _check_reference(reference or reason)
     if not _needs_second_pair_of_eyes(amount, asset_code):
         return ManualMovementOutcome(

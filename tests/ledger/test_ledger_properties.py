@@ -471,14 +471,13 @@ class LedgerMachine(RuleBasedStateMachine):
         if entry.reversed:
             return "TRANSFER_ALREADY_REVERSED"
         target, source = entry.target, entry.source
-        if target is not None:  # the receiver gives the money back first
-            refusal = target.refusal_to_receive(forced=force)
+        # the posting kernel checks every account's standing before any balance
+        for party in (target, source):
+            refusal = party.refusal_to_receive(forced=force) if party is not None else None
             if refusal:
                 return refusal
-            if not force and target.balances[entry.to_asset] < entry.to_amount:
-                return "TRANSFER_NOT_REVERSIBLE"
-        if source is not None:
-            return source.refusal_to_receive(forced=force)
+        if target is not None and not force and target.balances[entry.to_asset] < entry.to_amount:
+            return "TRANSFER_NOT_REVERSIBLE"
         return None
 
     @rule(entry=entries, force=st.booleans())
