@@ -1,0 +1,122 @@
+"""Staff move money without a custodian only as an adjustment, behind maker-checker in the API as
+in the console; they cannot move a customer's money with the customer's own routes."""
+
+import uuid
+
+import pytest
+from django.contrib.auth.models import Group
+
+from apps.accounts.selectors import balances_by_asset
+from apps.payments.services import deposit_create
+from tests.api.conftest import assert_error, client_for
+from tests.factories import StaffFactory
+
+
+@pytest.fixture
+def account(api):
+    body = api.post("/api/v1/accounts", {"name": "Main"}, format="json").json()
+    deposit_create(account_uuid=uuid.UUID(body["uuid"]), amount=5_000, asset_code="USD")
+    return body
+
+
+def _adjust(client, account, **body):
+    return client.post(
+        f"/api/v1/accounts/{account['uuid']}/adjustments",
+        {"asset_code": "USD", "reason": "correction", **body},
+        format="json",
+    )
+
+
+def test_a_small_adjustment_is_booked_at_once_with_its_reason(staff_api, account):
+    response = _adjust(staff_api, account, amount=-1_200)
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert (body["kind"], body["amount"], body["reference"]) == ("withdrawal", 1_200, "correction")
+    assert balances_by_asset(uuid.UUID(account["uuid"])) == {"USD": 3_800}
+
+
+def test_an_adjustment_above_the_threshold_waits_in_the_api_too(staff_api, account):
+    """An operator once booked a $1,000,000 deposit through the REST API at once while the console
+    queued the same request."""
+    response = _adjust(staff_api, account, amount=100_000_000)
+    assert response.status_code == 202, response.json()
+    assert response.json()["status"] == "pending_approval"
+    assert balances_by_asset(uuid.UUID(account["uuid"])) == {"USD": 5_000}
+
+
+def test_the_owner_cannot_adjust_their_own_account(api, account):
+    assert_error(_adjust(api, account, amount=1_000), 403, "PERMISSION_DENIED")
+    assert balances_by_asset(uuid.UUID(account["uuid"])) == {"USD": 5_000}
+
+
+@pytest.mark.parametrize("amount", [0, "100", 1.5, True, 10**19])
+def test_an_adjustment_amount_is_a_non_zero_json_integer(staff_api, account, amount):
+    assert_error(_adjust(staff_api, account, amount=amount), 400, "VALIDATION_ERROR")
+
+
+def test_an_adjustment_needs_a_reason(staff_api, account):
+    assert_error(_adjust(staff_api, account, amount=10, reason=""), 400, "VALIDATION_ERROR")
+
+
+def test_an_adjustment_beyond_the_assets_bound_is_refused(staff_api, account):
+    assert_error(_adjust(staff_api, account, amount=10**15), 422, "AMOUNT_TOO_LARGE")
+
+
+def test_an_adjustment_cannot_overdraw_the_customer(staff_api, account):
+    assert_error(_adjust(staff_api, account, amount=-5_001), 422, "INSUFFICIENT_FUNDS")
+
+
+def test_staff_cannot_transfer_out_of_a_customers_account(staff_api, api, account):
+    """Staff once moved money from any customer's account to their own with POST /transfers."""
+    staff_own = staff_api.post("/api/v1/accounts", {"name": "Mine"}, format="json").json()
+    response = staff_api.post(
+        "/api/v1/transfers",
+        {
+            "from_account": account["uuid"],
+            "to_account": staff_own["uuid"],
+            "amount": 100,
+            "asset_code": "USD",
+        },
+        format="json",
+    )
+    assert_error(response, 422, "APPROVAL_REQUIRED")
+    for path, body in (
+        (
+            "/api/v1/exchange/convert",
+            {
+                "account_uuid": account["uuid"],
+                "from_asset": "USD",
+                "to_asset": "EUR",
+                "amount": 100,
+            },
+        ),
+        (
+            "/api/v1/transfers/bulk",
+            {
+                "transfers": [
+                    {
+                        "from_account": account["uuid"],
+                        "to_account": staff_own["uuid"],
+                        "amount": 100,
+                        "asset_code": "USD",
+                    }
+                ]
+            },
+        ),
+    ):
+        assert_error(staff_api.post(path, body, format="json"), 422, "APPROVAL_REQUIRED")
+    assert balances_by_asset(uuid.UUID(account["uuid"])) == {"USD": 5_000}
+
+
+def test_a_second_staff_member_approves_what_the_first_requested(bank, account):
+    from apps.core.context import command_context, user_actor
+    from apps.payments.services import movement_request_approve
+
+    admins = Group.objects.get(name="administrator")
+    maker, checker = StaffFactory(), StaffFactory()
+    maker.groups.add(admins)
+    checker.groups.add(admins)
+    pending = _adjust(client_for(maker), account, amount=100_000_000).json()
+    with command_context(actor=user_actor(checker)):
+        movement_request_approve(request_uuid=uuid.UUID(pending["uuid"]))
+    assert balances_by_asset(uuid.UUID(account["uuid"])) == {"USD": 100_005_000}
