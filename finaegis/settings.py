@@ -456,14 +456,23 @@ except InvalidOperation:
 if not EXCHANGE_RATE_BAND_PCT.is_finite() or EXCHANGE_RATE_BAND_PCT < 0:
     raise ImproperlyConfigured("EXCHANGE_RATE_BAND_PCT must be a number of percent, 0 or more")
 
-# Per-user limits of the API's money-moving operations (counts per hour and day; amounts per
-# hour per asset in minor units). OPERATION_LIMITS takes JSON to override.
+# Per-user limits of the API's money-moving operations, per kind (deposit, withdrawal, transfer
+# (bulk items too), conversion, basket compose/decompose): counts per hour and day; amounts per
+# hour per asset in minor units; the value moved per hour and day in US cents at mid rates
+# (usd_amount_per_hour/_per_day). "total" is one more budget that every kind but deposits counts
+# against, so splitting a movement across kinds gains nothing (apps.payments.limits). A missing
+# key or null is no limit. OPERATION_LIMITS takes JSON to override the whole object.
+_USD_BUDGET = {"usd_amount_per_hour": 25_000_000, "usd_amount_per_day": 100_000_000}
 OPERATION_LIMITS = env.json(
     "OPERATION_LIMITS",
     default={
+        # money arriving from outside, confirmed by its custodian: no dollar budget by default
         "deposit": {"per_hour": 60, "per_day": 500, "amount_per_hour": {}},
-        "withdrawal": {"per_hour": 60, "per_day": 500, "amount_per_hour": {}},
-        "transfer": {"per_hour": 600, "per_day": 5000, "amount_per_hour": {}},
+        "withdrawal": {"per_hour": 60, "per_day": 500, "amount_per_hour": {}, **_USD_BUDGET},
+        "transfer": {"per_hour": 600, "per_day": 5000, "amount_per_hour": {}, **_USD_BUDGET},
+        "conversion": {"per_hour": 600, "per_day": 5000, "amount_per_hour": {}, **_USD_BUDGET},
+        "basket": {"per_hour": 600, "per_day": 5000, "amount_per_hour": {}, **_USD_BUDGET},
+        "total": _USD_BUDGET,
     },
 )
 

@@ -367,11 +367,19 @@ def convert(amount: int, from_code: str, to_code: str) -> Conversion:
     )
 
 
-def value_at_mid(amount: int, from_code: str, to_code: str, *, at: datetime | None = None) -> int:
+def value_at_mid(
+    amount: int,
+    from_code: str,
+    to_code: str,
+    *,
+    at: datetime | None = None,
+    rounding: str = ROUND_HALF_EVEN,
+) -> int:
     """What `amount` minor units of `from_code` are worth in `to_code` at the mid, rounded
-    half-even: for valuation only (limits, thresholds, reports), never for paying out."""
+    half-even (or as `rounding` says: limits round up, so no amount is worth nothing): for
+    valuation only (limits, thresholds, reports), never for paying out."""
     if not isinstance(amount, int) or isinstance(amount, bool):
         raise InvalidInput(details={"amount": ["must be an integer number of minor units"]})
     _precision(from_code), _precision(to_code)
     quote = exchange_rate_get(from_code, to_code, at=at)
-    return _minor_units(amount, quote.rate, from_code, to_code, ROUND_HALF_EVEN)
+    return _minor_units(amount, quote.rate, from_code, to_code, rounding)

@@ -32,6 +32,7 @@ from apps.core.api import (
     idempotent_response,
     page_of,
 )
+from apps.payments.limits import operation_limit_take_many
 
 ERRORS = {code: ErrorSerializer for code in (400, 401, 403, 404, 409, 422, 429)}
 REBALANCE = "baskets.rebalance_basket"
@@ -236,6 +237,14 @@ class _OperationView(APIView):
 
         def run():
             done = type(self).operation(account_uuid=account_uuid, **data.validated_data)
+            # Valued by its components, which leave the account (compose) or come back
+            # (decompose); inside the transaction, so a refusal (429) undoes the operation.
+            operation_limit_take_many(
+                op="basket",
+                user_key=str(request.user.uuid),
+                moved=[(part["asset_code"], part["amount"]) for part in done.components],
+                count=1,
+            )
             return status.HTTP_201_CREATED, OperationSerializer(done).data
 
         return idempotent_response(request, run)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from django.db.models import Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -19,7 +17,7 @@ from apps.core.api import (
     page_of,
 )
 from apps.core.errors import NotFound
-from apps.payments.limits import operation_limit_take
+from apps.payments.limits import operation_limit_take_many
 from apps.payments.models import Transfer
 from apps.payments.selectors import transfer_get, transfer_list
 from apps.payments.services import (
@@ -103,14 +101,11 @@ def _require_sources(request, account_uuids) -> None:
     accounts_for(request, sorted(account_uuids), TRANSACT)
 
 
-def _take_transfer_limit(request, asset_code: str, amount: int, count: int = 1) -> None:
-    operation_limit_take(
-        op="transfer",
-        user_key=str(request.user.uuid),
-        asset_code=asset_code,
-        amount=amount,
-        count=count,
-    )
+def _take_limit(request, op: str, transfers: list) -> None:
+    """Count these completed movements against the caller's limits, one operation each; called
+    inside the command's transaction, so a refusal (429) rolls the movements back."""
+    moved = [(transfer.from_asset, transfer.amount) for transfer in transfers]
+    operation_limit_take_many(op=op, user_key=str(request.user.uuid), moved=moved)
 
 
 def _visible_transfers(user):
@@ -153,7 +148,7 @@ class TransferListView(APIView):
 
         def move():
             transfer = transfer_create(**data.validated_data)
-            _take_transfer_limit(request, transfer.from_asset, transfer.amount)
+            _take_limit(request, "transfer", [transfer])
             return status.HTTP_201_CREATED, TransferSerializer(transfer).data
 
         return idempotent_response(request, move)
@@ -200,11 +195,9 @@ class BulkTransferView(APIView):
 
         def move():
             results = transfer_bulk_create(transfers=[_to_request(i) for i in items], atomic=atomic)
-            moved: dict[str, list[int]] = defaultdict(list)
-            for done in (r.transfer for r in results if r.transfer is not None):
-                moved[done.from_asset].append(done.amount)
-            for asset_code, amounts in sorted(moved.items()):
-                _take_transfer_limit(request, asset_code, sum(amounts), count=len(amounts))
+            # every completed item is a transfer, and the batch is counted at once: all or none
+            completed_transfers = [r.transfer for r in results if r.transfer is not None]
+            _take_limit(request, "transfer", completed_transfers)
             completed = sum(r.status == "completed" for r in results)
             body = {
                 "atomic": atomic,
@@ -228,6 +221,7 @@ class ConvertView(APIView):
 
         def convert():
             transfer = conversion_create(**data.validated_data)
+            _take_limit(request, "conversion", [transfer])
             return status.HTTP_201_CREATED, TransferSerializer(transfer).data
 
         return idempotent_response(request, convert)
