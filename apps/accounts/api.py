@@ -32,9 +32,21 @@ from apps.core.api import (
     page_of,
 )
 from apps.core.errors import NotFound
-from apps.payments.api import TransferSerializer, account_transfers_page
+from apps.custodians.models import CustodianMovement
+from apps.custodians.selectors import movement_get
+from apps.custodians.serializers import DepositSerializer, WithdrawalSerializer
+from apps.custodians.services import (
+    custodian_asset_check,
+    custodian_deposit_start,
+    custodian_withdrawal_start,
+)
+from apps.payments.api import (
+    PendingApprovalSerializer,
+    TransferSerializer,
+    account_transfers_page,
+)
 from apps.payments.limits import operation_limit_take
-from apps.payments.services import deposit_create, manual_movement_submit, withdrawal_create
+from apps.payments.services import manual_movement_submit
 
 VIEW, TRANSACT, FREEZE, CLOSE = (
     "accounts.view_account",
@@ -118,10 +130,32 @@ class AccountSerializer(serializers.Serializer):
         return value.strip()
 
 
-class MovementSerializer(serializers.Serializer):
+class MovementRequestSerializer(serializers.Serializer):
     amount = MinorUnitsField()
     asset_code = serializers.CharField(max_length=10)
-    reference = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    reference = serializers.CharField(
+        max_length=255,
+        required=False,
+        allow_blank=True,
+        help_text="Your reference for this movement, unique on the account: the same reference "
+        "again returns the first movement (409 REFERENCE_REUSED if other details differ)",
+    )
+
+
+class DepositRequestSerializer(MovementRequestSerializer):
+    source = serializers.CharField(
+        max_length=64,
+        required=False,
+        help_text="Your own account at the custodian; default: your registered one",
+    )
+
+
+class WithdrawalRequestSerializer(MovementRequestSerializer):
+    destination = serializers.CharField(
+        max_length=64,
+        required=False,
+        help_text="The account to pay at the custodian or elsewhere; default: your registered one",
+    )
 
 
 class FreezeSerializer(serializers.Serializer):
@@ -222,48 +256,73 @@ class AccountDetailView(APIView):
 
 
 class _MovementView(APIView):
+    """Start a custodian workflow for the account and answer 202 with its resource."""
+
     required_scopes = {"POST": "transfer"}
-    movement = staticmethod(deposit_create)
+    request_serializer: type[serializers.Serializer] = DepositRequestSerializer
+    resource_serializer: type[serializers.Serializer] = DepositSerializer
+    start = staticmethod(custodian_deposit_start)
+    kind = CustodianMovement.Kind.DEPOSIT
     limit_op = "deposit"
 
     def post(self, request, account_uuid):
         account_for(request, account_uuid, TRANSACT)
-        data = MovementSerializer(data=request.data)
+        data = self.request_serializer(data=request.data)
         data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        # Asked of the custodian before our transaction opens: a slow bank holds no locks.
+        values["asset_code"] = custodian_asset_check(asset_code=values["asset_code"])
 
         def move():
-            transfer = type(self).movement(account_uuid=account_uuid, **data.validated_data)
+            run = type(self).start(account_uuid=account_uuid, **values)
             operation_limit_take(
                 op=self.limit_op,
                 user_key=str(request.user.uuid),
-                asset_code=transfer.from_asset,
-                amount=transfer.amount,
+                asset_code=values["asset_code"],
+                amount=values["amount"],
             )
-            return status.HTTP_201_CREATED, TransferSerializer(transfer).data
+            movement = movement_get(run.uuid, kind=self.kind)
+            return status.HTTP_202_ACCEPTED, self.resource_serializer(movement).data
 
         return idempotent_response(request, move)
 
 
 class DepositView(_MovementView):
-    movement = staticmethod(deposit_create)
-
     @extend_schema(
-        request=MovementSerializer,
-        responses={201: TransferSerializer, **ERRORS},
-        description="Credit the account from the default custodian's settlement account.",
+        request=DepositRequestSerializer,
+        responses={202: DepositSerializer, **ERRORS},
+        description=(
+            "Take money in from your account at the default custodian: a custodian deposit "
+            "workflow. 202 with the deposit, pending; the balance moves only when the custodian "
+            "confirms (with the embedded mock bank, at once). 422 ASSET_NOT_DEPOSITABLE for an "
+            "asset the custodian does not hold (GCU and other baskets: compose them), "
+            "AMOUNT_TOO_LARGE above the asset's bound, ACCOUNT_FROZEN / ACCOUNT_CLOSED. A "
+            "deposit your account at the custodian cannot cover ends failed."
+        ),
     )
     def post(self, request, account_uuid):
         return super().post(request, account_uuid)
 
 
 class WithdrawView(_MovementView):
-    movement = staticmethod(withdrawal_create)
+    request_serializer = WithdrawalRequestSerializer
+    resource_serializer = WithdrawalSerializer
+    start = staticmethod(custodian_withdrawal_start)
+    kind = CustodianMovement.Kind.WITHDRAWAL
     limit_op = "withdrawal"
 
     @extend_schema(
-        request=MovementSerializer,
-        responses={201: TransferSerializer, **ERRORS},
-        description="Debit the account towards the default custodian's settlement account.",
+        request=WithdrawalRequestSerializer,
+        responses={202: WithdrawalSerializer, **ERRORS},
+        description=(
+            "Pay money out through the default custodian: a custodian withdrawal workflow, which "
+            "debits the account at once and credits it back if the payout fails or the bank "
+            "returns it (status failed / returned). 202 with the withdrawal. A withdrawal beyond "
+            "the balance is refused in the request with 422 INSUFFICIENT_FUNDS, and no run is "
+            "stored; should another payment win the race before the debit, the withdrawal ends "
+            "failed. Also 422 ASSET_NOT_DEPOSITABLE, AMOUNT_TOO_LARGE, ACCOUNT_FROZEN, "
+            "ACCOUNT_CLOSED."
+        ),
     )
     def post(self, request, account_uuid):
         return super().post(request, account_uuid)
@@ -375,11 +434,6 @@ class AdjustmentSerializer(serializers.Serializer):
         if isinstance(self.initial_data.get("amount"), bool | float | str) or value == 0:
             raise serializers.ValidationError("must be a non-zero JSON integer")
         return value
-
-
-class PendingApprovalSerializer(serializers.Serializer):
-    uuid = serializers.UUIDField()
-    status = serializers.CharField(help_text='"pending_approval" until another staff member acts')
 
 
 class AdjustmentView(APIView):

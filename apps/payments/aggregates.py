@@ -11,6 +11,7 @@ from apps.core.errors import (
     InvalidInput,
     MakerCannotDecide,
     MovementAlreadyDecided,
+    SameAccount,
     TransferAlreadyReversed,
     TransferNotReversible,
 )
@@ -53,6 +54,7 @@ class Transfer(AggregateRoot):
         rate: Decimal | None,
         reference: str,
         actor: dict[str, Any],
+        reason: str = "",
     ) -> None:
         self.record(
             TransferCompleted(
@@ -66,6 +68,7 @@ class Transfer(AggregateRoot):
                 rate=rate,
                 reference=reference,
                 actor=actor,
+                reason=reason,
             )
         )
 
@@ -95,9 +98,13 @@ class Transfer(AggregateRoot):
         self.status = "reversed"
 
 
+MOVEMENT_KINDS = ("deposit", "withdrawal", "transfer")
+
+
 class MovementRequest(AggregateRoot):
-    """Maker-checker: a manual deposit or withdrawal above the threshold waits for another staff
-    member's decision; the maker can never decide his own request."""
+    """Maker-checker: staff moving a customer's money (a ledger-only deposit or withdrawal, a
+    transfer out of the account) above the threshold waits for another staff member's decision;
+    the maker can never decide his own request."""
 
     aggregate_type = "payments.MovementRequest"
 
@@ -109,7 +116,9 @@ class MovementRequest(AggregateRoot):
         self.asset_code = ""
         self.amount = 0
         self.reference = ""
+        self.reason = ""
         self.maker_id = ""
+        self.to_account: str | None = None
 
     def request(
         self,
@@ -121,11 +130,9 @@ class MovementRequest(AggregateRoot):
         reference: str,
         reason: str,
         maker: dict[str, Any],
+        to_account: uuid.UUID | None = None,
     ) -> None:
-        if kind not in ("deposit", "withdrawal"):
-            raise InvalidInput(details={"kind": ["must be deposit or withdrawal"]})
-        if not reason.strip():
-            raise InvalidInput(details={"reason": ["a reason is required"]})
+        check_movement(kind=kind, reason=reason, account=account, to_account=to_account)
         self.record(
             MovementRequested(
                 kind=kind,
@@ -135,6 +142,7 @@ class MovementRequest(AggregateRoot):
                 reference=reference,
                 reason=reason,
                 maker=maker,
+                to_account=to_account,
             )
         )
 
@@ -162,7 +170,9 @@ class MovementRequest(AggregateRoot):
         self.asset_code = evt.asset_code
         self.amount = evt.amount
         self.reference = evt.reference
+        self.reason = evt.reason
         self.maker_id = str(evt.maker.get("id", ""))
+        self.to_account = str(evt.to_account) if evt.to_account else None
 
     @applies(MovementApproved)
     def _approved(self, evt: MovementApproved) -> None:
@@ -171,3 +181,17 @@ class MovementRequest(AggregateRoot):
     @applies(MovementRejected)
     def _rejected(self, evt: MovementRejected) -> None:
         self.status = "rejected"
+
+
+def check_movement(
+    *, kind: str, reason: str, account: uuid.UUID, to_account: uuid.UUID | None
+) -> None:
+    """The rules of a staff movement of a customer's money, booked at once or requested."""
+    if kind not in MOVEMENT_KINDS:
+        raise InvalidInput(details={"kind": [f"must be one of {', '.join(MOVEMENT_KINDS)}"]})
+    if not reason.strip():
+        raise InvalidInput(details={"reason": ["a reason is required"]})
+    if (kind == "transfer") != (to_account is not None):
+        raise InvalidInput(details={"to_account": ["a transfer, and only a transfer, has one"]})
+    if to_account == account:
+        raise SameAccount(details={"account": str(account)})

@@ -16,13 +16,14 @@ from apps.core.api import (
     idempotent_response,
     page_of,
 )
-from apps.core.errors import NotFound
+from apps.core.errors import ApprovalRequired, InvalidInput, NotFound
 from apps.payments.limits import operation_limit_take_many
 from apps.payments.models import Transfer
 from apps.payments.selectors import transfer_get, transfer_list
 from apps.payments.services import (
     TransferRequest,
     conversion_create,
+    manual_movement_submit,
     transfer_bulk_create,
     transfer_create,
     transfer_reverse,
@@ -44,12 +45,18 @@ class TransferSerializer(serializers.Serializer):
     to_amount = serializers.IntegerField()
     exchange_rate = serializers.SerializerMethodField()
     reference = serializers.CharField()
+    reason = serializers.CharField(help_text="Why staff moved it; empty for customers' own")
     created_at = serializers.DateTimeField()
     reversed_at = serializers.DateTimeField(allow_null=True)
 
     def get_exchange_rate(self, transfer: Transfer) -> str | None:
         # Plain notation: a tiny rate must not come out as "6.9E-8".
         return None if transfer.rate is None else format(transfer.rate.normalize(), "f")
+
+
+class PendingApprovalSerializer(serializers.Serializer):
+    uuid = serializers.UUIDField()
+    status = serializers.CharField(help_text='"pending_approval" until another staff member acts')
 
 
 class TransferCreateSerializer(serializers.Serializer):
@@ -59,6 +66,12 @@ class TransferCreateSerializer(serializers.Serializer):
     asset_code = serializers.CharField(max_length=10)
     to_asset_code = serializers.CharField(max_length=10, required=False, allow_null=True)
     reference = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    reason = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        help_text="Staff moving money out of a customer's account say why",
+    )
 
 
 class BulkSerializer(serializers.Serializer):
@@ -94,11 +107,47 @@ class ConvertSerializer(serializers.Serializer):
     amount = MinorUnitsField()
 
 
-def _require_sources(request, account_uuids) -> None:
-    """The caller must be allowed to move money out of each source account."""
+def _others_sources(request, account_uuids) -> list:
+    """The source accounts the caller may move money out of (else 404/403) but does not own:
+    staff acting on a customer's account."""
     from apps.accounts.api import TRANSACT, accounts_for
 
-    accounts_for(request, sorted(account_uuids), TRANSACT)
+    accounts = accounts_for(request, sorted(account_uuids), TRANSACT)
+    return [account for account in accounts if account.owner_id != request.user.pk]
+
+
+def _require_sources(request, account_uuids) -> None:
+    """The caller must be allowed to move money out of each source account, and own it: staff
+    move a customer's money only with a reason, behind maker-checker (a single transfer or an
+    adjustment), never in a batch or a conversion."""
+    others = _others_sources(request, account_uuids)
+    if others:
+        raise ApprovalRequired(
+            "Staff move a customer's money one transfer or adjustment at a time, with a reason, "
+            "approved by a second staff member above the threshold.",
+            details={"account": str(others[0].uuid)},
+        )
+
+
+def _staff_transfer(data: dict) -> tuple[int, dict]:
+    """A transfer out of a customer's account by staff: the approval path of adjustments."""
+    if not data.get("reason", "").strip():
+        raise InvalidInput(details={"reason": ["staff moving a customer's money give a reason"]})
+    if data.get("to_asset_code") not in (None, data["asset_code"]):
+        raise InvalidInput(details={"to_asset_code": ["staff transfers stay in one asset"]})
+    outcome = manual_movement_submit(
+        kind="transfer",
+        account_uuid=data["from_account"],
+        to_account=data["to_account"],
+        asset_code=data["asset_code"],
+        amount=data["amount"],
+        reason=data["reason"],
+        reference=data.get("reference", ""),
+    )
+    if outcome.transfer is not None:
+        return status.HTTP_201_CREATED, TransferSerializer(outcome.transfer).data
+    pending = {"uuid": outcome.request.uuid, "status": "pending_approval"}
+    return status.HTTP_202_ACCEPTED, PendingApprovalSerializer(pending).data
 
 
 def _take_limit(request, op: str, transfers: list) -> None:
@@ -140,11 +189,20 @@ class TransferListView(APIView):
         page = paginator.paginate_queryset(transfers, request, view=self)
         return paginator.get_paginated_response(TransferSerializer(page, many=True).data)
 
-    @extend_schema(request=TransferCreateSerializer, responses={201: TransferSerializer, **ERRORS})
+    @extend_schema(
+        request=TransferCreateSerializer,
+        responses={201: TransferSerializer, 202: PendingApprovalSerializer, **ERRORS},
+        description=(
+            "Staff moving money out of an account they do not own give a `reason`; above "
+            "MAKER_CHECKER_THRESHOLD_USD the transfer waits (202) for a second staff member."
+        ),
+    )
     def post(self, request):
         data = TransferCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        _require_sources(request, [data.validated_data["from_account"]])
+        if _others_sources(request, [data.validated_data["from_account"]]):
+            return idempotent_response(request, lambda: _staff_transfer(data.validated_data))
+        data.validated_data.pop("reason", None)
 
         def move():
             transfer = transfer_create(**data.validated_data)

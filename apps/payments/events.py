@@ -6,10 +6,10 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from apps.core.events import DomainEvent, event
+from apps.core.events import DomainEvent, EventData, event, upcaster
 
 
-@event("payments.TransferCompleted")
+@event("payments.TransferCompleted", version=2)
 class TransferCompleted(DomainEvent):
     kind: str  # transfer | deposit | withdrawal | conversion
     from_account: uuid.UUID
@@ -21,6 +21,13 @@ class TransferCompleted(DomainEvent):
     rate: Decimal | None
     reference: str
     actor: dict[str, Any]
+    reason: str  # why staff moved it (an adjustment, a transfer out of a customer's account)
+
+
+@upcaster("payments.TransferCompleted", from_version=1)
+def _transfer_completed_v1(data: EventData) -> EventData:
+    # Version 1 kept no reason: customers' own movements have none.
+    return {**data, "reason": ""}
 
 
 @event("payments.TransferReversed")
@@ -31,17 +38,25 @@ class TransferReversed(DomainEvent):
     by: dict[str, Any]
 
 
-@event("payments.MovementRequested")
+@event("payments.MovementRequested", version=2)
 class MovementRequested(DomainEvent):
-    """A staff member asked for a manual deposit or withdrawal that needs a second pair of eyes."""
+    """A staff member asked to move a customer's money (a ledger-only deposit or withdrawal, or a
+    transfer out of the account) above the threshold: it needs a second pair of eyes."""
 
-    kind: str  # deposit | withdrawal
-    account: uuid.UUID
+    kind: str  # deposit | withdrawal | transfer
+    account: uuid.UUID  # the account paid into or out of; a transfer's source
     asset_code: str
     amount: int
     reference: str
     reason: str
     maker: dict[str, Any]
+    to_account: uuid.UUID | None  # a transfer's destination
+
+
+@upcaster("payments.MovementRequested", from_version=1)
+def _movement_requested_v1(data: EventData) -> EventData:
+    # Version 1 requests were deposits and withdrawals only.
+    return {**data, "to_account": None}
 
 
 @event("payments.MovementApproved")

@@ -47,6 +47,8 @@ class Transfer(models.Model):
     rate = models.DecimalField(max_digits=30, decimal_places=18, null=True, blank=True)
     reference = models.CharField(max_length=255, blank=True)
     actor = models.JSONField(default=dict)
+    # Why staff moved it (an adjustment, a transfer out of a customer's account); else empty.
+    reason = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField()
     reversed_at = models.DateTimeField(null=True, blank=True)
     reversal_uuid = models.UUIDField(null=True, blank=True)
@@ -67,7 +69,8 @@ class Transfer(models.Model):
 
 
 class MovementRequest(models.Model):
-    """A manual deposit or withdrawal waiting for (or decided by) a second staff member."""
+    """Staff moving a customer's money (a ledger-only deposit or withdrawal, or a transfer out of
+    the account) waiting for (or decided by) a second staff member."""
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -88,6 +91,15 @@ class MovementRequest(models.Model):
     reason = models.CharField(max_length=500)
     status = models.CharField(max_length=10, choices=Status.choices)
     maker = models.JSONField(default=dict)
+    to_account = models.ForeignKey(
+        "accounts.Account",
+        on_delete=models.PROTECT,
+        related_name="movement_requests_in",
+        db_constraint=False,
+        null=True,
+        blank=True,
+        help_text="A transfer's destination",
+    )
     checker = models.JSONField(null=True, blank=True)
     decision_reason = models.CharField(max_length=500, blank=True)
     transfer_uuid = models.UUIDField(null=True, blank=True)

@@ -41,6 +41,7 @@ def _completed_values(evt: TransferCompleted, record: EventRecord) -> dict[str, 
         "rate": rate,
         "reference": evt.reference,
         "actor": evt.actor,
+        "reason": evt.reason[:500],
         "created_at": record.created_at,
         "reversal_reason": "",
         "reversal_forced": False,
@@ -88,6 +89,7 @@ def _movement_requested(evt: MovementRequested, record: EventRecord) -> None:
         reason=evt.reason[:500],
         status=MovementRequest.Status.PENDING,
         maker=evt.maker,
+        to_account_id=evt.to_account,
         created_at=record.created_at,
     )
 

@@ -51,7 +51,7 @@ from apps.core.errors import (
 from apps.core.events import DomainEvent
 from apps.core.idempotency import ReplayedDomainError, request_fingerprint, run_idempotent
 from apps.core.projection import EventRecord
-from apps.payments.aggregates import MovementRequest, Transfer
+from apps.payments.aggregates import MovementRequest, Transfer, check_movement
 from apps.payments.events import TransferCompleted
 from apps.payments.models import MovementRequest as MovementRequestView
 from apps.payments.models import Transfer as TransferView
@@ -105,6 +105,7 @@ def _record_entry(
     to_amount: int,
     rate: Decimal | None,
     reference: str,
+    reason: str = "",
 ) -> None:
     entry.complete(
         kind=kind,
@@ -117,6 +118,7 @@ def _record_entry(
         rate=rate,
         reference=reference,
         actor=current_actor(),
+        reason=reason,
     )
 
 
@@ -218,7 +220,9 @@ def _frozen_side(exc: AccountFrozen, source: uuid.UUID) -> AccountFrozen:
     return side(details=exc.details)
 
 
-def _post_transfer(checked: _CheckedTransfer, accounts: dict[uuid.UUID, Account]) -> Transfer:
+def _post_transfer(
+    checked: _CheckedTransfer, accounts: dict[uuid.UUID, Account], reason: str = ""
+) -> Transfer:
     """Post the transfer's entry on the loaded (and locked) accounts; returns its descriptor."""
     amount, reference = checked.amount, checked.reference
     from_asset, to_asset = checked.from_asset, checked.to_asset
@@ -245,15 +249,16 @@ def _post_transfer(checked: _CheckedTransfer, accounts: dict[uuid.UUID, Account]
         to_amount=to_amount,
         rate=rate,
         reference=reference,
+        reason=reason,
     )
     return entry
 
 
 @store.command
-def _transfer_command(req: TransferRequest) -> TransferView:
+def _transfer_command(req: TransferRequest, reason: str = "") -> TransferView:
     checked = _check_transfer(req)
     accounts = accounts_lock(checked.accounts)
-    entry = _post_transfer(checked, accounts)
+    entry = _post_transfer(checked, accounts, reason)
     return _saved_entry(store.save(*accounts.values(), entry))
 
 
@@ -291,6 +296,7 @@ def _settlement_command(
     asset_code: str,
     reference: str,
     custodian: str | None,
+    reason: str = "",
 ) -> TransferView:
     """A deposit (settlement -> account) or a withdrawal (account -> settlement)."""
     amount = _check_amount(amount)
@@ -309,6 +315,7 @@ def _settlement_command(
         to_amount=amount,
         rate=None,
         reference=reference,
+        reason=reason,
     )
     legs = transfer_legs(source, target, asset, amount)
     return _saved_entry(entry_post(JournalEntry(entry.uuid, kind, legs, reference), entry))
@@ -561,10 +568,47 @@ def _needs_second_pair_of_eyes(amount: int, asset_code: str) -> bool:
     return in_usd > settings.MAKER_CHECKER_THRESHOLD_USD
 
 
-def _book_movement(
-    kind: str, account_uuid: uuid.UUID, asset_code: str, amount: int, reference: str
-) -> TransferView:
-    return _settlement_command(kind, account_uuid, amount, asset_code, reference, None)
+@dataclass(frozen=True)
+class StaffMovement:
+    """Staff moving a customer's money: a ledger-only deposit or withdrawal (an adjustment), or
+    a transfer out of the account (`to_account`); always with a reason."""
+
+    kind: str
+    account: uuid.UUID
+    asset_code: str
+    amount: int
+    reason: str
+    reference: str
+    to_account: uuid.UUID | None = None
+
+
+def _book_movement(movement: StaffMovement) -> TransferView:
+    if movement.kind == "transfer":
+        req = TransferRequest(
+            movement.account,
+            movement.to_account,
+            movement.amount,
+            movement.asset_code,
+            reference=movement.reference,
+        )
+        return _transfer_command(req, movement.reason)
+    return _settlement_command(
+        movement.kind,
+        movement.account,
+        movement.amount,
+        movement.asset_code,
+        movement.reference,
+        None,
+        movement.reason,
+    )
+
+
+def _require_accounts_exist(*account_uuids: uuid.UUID) -> None:
+    """Refused before anyone reviews it; read, not locked: the booking locks through the kernel."""
+    found = set(AccountView.objects.filter(uuid__in=account_uuids).values_list("uuid", flat=True))
+    for account_uuid in account_uuids:
+        if account_uuid not in found:
+            raise NotFound("No such account.", details={"uuid": str(account_uuid)})
 
 
 @store.command
@@ -576,36 +620,41 @@ def manual_movement_submit(
     amount: int,
     reason: str,
     reference: str = "",
+    to_account: uuid.UUID | None = None,
 ) -> ManualMovementOutcome:
-    """A staff member's deposit or withdrawal: booked at once up to the threshold, otherwise
-    recorded as a pending request for another staff member."""
-    if kind not in ("deposit", "withdrawal"):
-        raise InvalidInput(details={"kind": ["must be deposit or withdrawal"]})
-    if not reason.strip():
-        raise InvalidInput(details={"reason": ["a reason is required"]})
+    """Staff moving a customer's money (a deposit or withdrawal booked without a custodian, or a
+    transfer out of the account to `to_account`): booked at once up to the threshold, otherwise
+    recorded as a pending request for another staff member. Either way it carries the staff
+    member (the actor) and the reason."""
+    check_movement(kind=kind, reason=reason, account=account_uuid, to_account=to_account)
     amount = _check_amount(amount)
     asset_code = asset_get_active(asset_code).code
     amount_check(asset_code, amount)
-    if not AccountView.objects.filter(uuid=account_uuid).exists():
-        # refused before anyone reviews it; read, not locked: the booking locks through the kernel
-        raise NotFound("No such account.", details={"uuid": str(account_uuid)})
-    reference = _check_reference(reference or reason)
+    _require_accounts_exist(account_uuid, *([to_account] if to_account else []))
+    movement = StaffMovement(
+        kind,
+        account_uuid,
+        asset_code,
+        amount,
+        reason,
+        _check_reference(reference or reason),
+        to_account,
+    )
     if not _needs_second_pair_of_eyes(amount, asset_code):
-        return ManualMovementOutcome(
-            transfer=_book_movement(kind, account_uuid, asset_code, amount, reference)
-        )
-    movement = MovementRequest(uuid.uuid4())
-    movement.request(
+        return ManualMovementOutcome(transfer=_book_movement(movement))
+    request = MovementRequest(uuid.uuid4())
+    request.request(
         kind=kind,
         account=account_uuid,
         asset_code=asset_code,
         amount=amount,
-        reference=reference,
+        reference=movement.reference,
         reason=reason,
         maker=current_actor(),
+        to_account=to_account,
     )
-    store.save(movement)
-    return ManualMovementOutcome(request=MovementRequestView.objects.get(uuid=movement.uuid))
+    store.save(request)
+    return ManualMovementOutcome(request=MovementRequestView.objects.get(uuid=request.uuid))
 
 
 def _load_movement(request_uuid: uuid.UUID) -> MovementRequest:
@@ -622,11 +671,15 @@ def movement_request_approve(*, request_uuid: uuid.UUID) -> MovementRequestView:
     checker = current_actor()
     movement.ensure_decidable_by(checker)  # before booking anything
     transfer = _book_movement(
-        movement.kind,
-        uuid.UUID(movement.account),
-        movement.asset_code,
-        movement.amount,
-        movement.reference,
+        StaffMovement(
+            movement.kind,
+            uuid.UUID(movement.account),
+            movement.asset_code,
+            movement.amount,
+            movement.reason,
+            movement.reference,
+            uuid.UUID(movement.to_account) if movement.to_account else None,
+        )
     )
     movement.approve(checker=checker, transfer_uuid=transfer.uuid)
     store.save(movement)

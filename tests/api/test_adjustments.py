@@ -66,45 +66,81 @@ def test_an_adjustment_cannot_overdraw_the_customer(staff_api, account):
     assert_error(_adjust(staff_api, account, amount=-5_001), 422, "INSUFFICIENT_FUNDS")
 
 
-def test_staff_cannot_transfer_out_of_a_customers_account(staff_api, api, account):
-    """Staff once moved money from any customer's account to their own with POST /transfers."""
-    staff_own = staff_api.post("/api/v1/accounts", {"name": "Mine"}, format="json").json()
-    response = staff_api.post(
+def _staff_transfer(staff_api, account, to_account, **body):
+    return staff_api.post(
         "/api/v1/transfers",
         {
             "from_account": account["uuid"],
-            "to_account": staff_own["uuid"],
-            "amount": 100,
+            "to_account": to_account["uuid"],
             "asset_code": "USD",
+            **body,
         },
         format="json",
     )
-    assert_error(response, 422, "APPROVAL_REQUIRED")
+
+
+def test_staff_transfer_out_of_a_customers_account_needs_a_reason(staff_api, account):
+    """Staff once moved money from any customer's account to their own with POST /transfers."""
+    own = staff_api.post("/api/v1/accounts", {"name": "Mine"}, format="json").json()
+    response = _staff_transfer(staff_api, account, own, amount=100)
+    body = assert_error(response, 400, "VALIDATION_ERROR")
+    assert "reason" in body["details"]
+    assert balances_by_asset(uuid.UUID(account["uuid"])) == {"USD": 5_000}
+
+
+def test_staff_transfer_below_the_threshold_carries_the_reason(staff_api, account):
+    own = staff_api.post("/api/v1/accounts", {"name": "Mine"}, format="json").json()
+    response = _staff_transfer(staff_api, account, own, amount=100, reason="fee refund")
+    assert response.status_code == 201, response.json()
+    assert response.json()["reason"] == "fee refund"
+    stored = staff_api.get(f"/api/v1/transfers/{response.json()['uuid']}").json()
+    assert stored["reason"] == "fee refund"
+    assert balances_by_asset(uuid.UUID(account["uuid"])) == {"USD": 4_900}
+
+
+def test_staff_transfer_above_the_threshold_waits_for_a_second_staff_member(
+    bank, account, staff_api
+):
+    admins = Group.objects.get(name="administrator")
+    checker = StaffFactory()
+    checker.groups.add(admins)
+    own = staff_api.post("/api/v1/accounts", {"name": "Mine"}, format="json").json()
+    deposit_create(account_uuid=uuid.UUID(account["uuid"]), amount=2_000_000, asset_code="USD")
+    response = _staff_transfer(staff_api, account, own, amount=1_500_000, reason="court order")
+    assert response.status_code == 202, response.json()
+    assert balances_by_asset(uuid.UUID(own["uuid"])) == {}
+    from apps.core.context import command_context, user_actor
+    from apps.payments.services import movement_request_approve
+
+    with command_context(actor=user_actor(checker)):
+        movement_request_approve(request_uuid=uuid.UUID(response.json()["uuid"]))
+    assert balances_by_asset(uuid.UUID(own["uuid"])) == {"USD": 1_500_000}
+
+
+def test_staff_cannot_bulk_or_convert_a_customers_money(staff_api, account):
+    own = staff_api.post("/api/v1/accounts", {"name": "Mine"}, format="json").json()
+    conversion = {
+        "account_uuid": account["uuid"],
+        "from_asset": "USD",
+        "to_asset": "EUR",
+        "amount": 100,
+    }
+    item = {
+        "from_account": account["uuid"],
+        "to_account": own["uuid"],
+        "amount": 100,
+        "asset_code": "USD",
+    }
     for path, body in (
-        (
-            "/api/v1/exchange/convert",
-            {
-                "account_uuid": account["uuid"],
-                "from_asset": "USD",
-                "to_asset": "EUR",
-                "amount": 100,
-            },
-        ),
-        (
-            "/api/v1/transfers/bulk",
-            {
-                "transfers": [
-                    {
-                        "from_account": account["uuid"],
-                        "to_account": staff_own["uuid"],
-                        "amount": 100,
-                        "asset_code": "USD",
-                    }
-                ]
-            },
-        ),
+        ("/api/v1/exchange/convert", conversion),
+        ("/api/v1/transfers/bulk", {"transfers": [item]}),
     ):
         assert_error(staff_api.post(path, body, format="json"), 422, "APPROVAL_REQUIRED")
+    assert_error(
+        _staff_transfer(staff_api, account, own, amount=1, reason="x", to_asset_code="EUR"),
+        400,
+        "VALIDATION_ERROR",
+    )
     assert balances_by_asset(uuid.UUID(account["uuid"])) == {"USD": 5_000}
 
 
