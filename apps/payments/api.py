@@ -113,7 +113,7 @@ def _others_sources(request, account_uuids) -> list:
     from apps.accounts.api import TRANSACT, accounts_for
 
     accounts = accounts_for(request, sorted(account_uuids), TRANSACT)
-    return [account for account in accounts if account.owner_id != request.user.pk]
+    return [account for account in accounts if account.owner_id != request.user.uuid]
 
 
 def _require_sources(request, account_uuids) -> None:
