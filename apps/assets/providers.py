@@ -60,15 +60,6 @@ REFERENCE_USD_VALUES: dict[str, Decimal] = {
     "BTC": Decimal("97000"),
     "ETH": Decimal("3400"),
 }
-# The GCU basket: percentage of each component.
-GCU_WEIGHTS: dict[str, Decimal] = {
-    "USD": Decimal("40"),
-    "EUR": Decimal("30"),
-    "GBP": Decimal("15"),
-    "CHF": Decimal("10"),
-    "JPY": Decimal("3"),
-    "XAU": Decimal("2"),
-}
 # Half of the bid/ask spread, as a fraction of the mid, by the kind of asset; a pair takes the
 # wider of its two assets.
 _HALF_SPREADS: dict[str, Decimal] = {
@@ -80,17 +71,9 @@ _HALF_SPREADS: dict[str, Decimal] = {
     "XAU": Decimal("0.001"),
     "BTC": Decimal("0.0025"),
     "ETH": Decimal("0.0025"),
-    "GCU": Decimal("0.001"),
 }
 _SIGNIFICANT_DIGITS = 12
 _PLACES = Decimal(1).scaleb(-RATE_PLACES)
-
-
-def basket_usd_value(weights: dict[str, Decimal], usd_values: dict[str, Decimal]) -> Decimal:
-    """sum(weight / 100 * value): exact, the inputs being short decimals."""
-    with localcontext() as ctx:
-        ctx.prec = 60
-        return sum((weights[code] / 100 * usd_values[code] for code in weights), Decimal(0))
 
 
 def _storable(value: Decimal) -> Decimal:
@@ -105,14 +88,17 @@ def _storable(value: Decimal) -> Decimal:
 
 
 class DemoRateProvider:
-    """Realistic, deterministic rates for every ordered pair of the reference assets.
+    """Realistic, deterministic rates for every ordered pair of the reference market assets.
+
+    No basket: a basket's price is the value of its composition (apps.baskets'
+    basket_unit_value), quoted by the refresh from the rates it records (basket_quotes).
 
     The same call returns the same quotes, so tests and demos are repeatable. With a `seed`, each
     USD value moves by a small deterministic jitter (at most 0.25%), e.g. to simulate a market.
     """
 
     name = "demo"
-    codes: tuple[str, ...] = ("USD", "EUR", "GBP", "CHF", "JPY", "XAU", "BTC", "ETH", "GCU")
+    codes: tuple[str, ...] = ("USD", "EUR", "GBP", "CHF", "JPY", "XAU", "BTC", "ETH")
 
     def __init__(self, seed: int | None = None):
         self.seed = seed
@@ -124,7 +110,6 @@ class DemoRateProvider:
                 if code != "USD":
                     step = random.Random(f"{self.seed}:{code}").randrange(-25, 26)
                     values[code] = values[code] * (1 + Decimal(step).scaleb(-4))
-        values["GCU"] = basket_usd_value(GCU_WEIGHTS, values)
         return values
 
     def fetch(self) -> list[Quote]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from typing import Any
@@ -493,10 +494,18 @@ def exchange_rate_deactivate(*, rate_id: int, reason: str = "") -> ExchangeRate:
     return row
 
 
+def _basket_quotes() -> Iterator[Quote]:
+    """Each basket's rates at the value of its composition (apps.baskets: one price), computed
+    when reached, i.e. from the rates the batch has just recorded."""
+    from apps.baskets.services import basket_quotes
+
+    yield from basket_quotes()
+
+
 @store.command
 def _quotes_record(*, quotes: Iterable[Quote], provider_name: str) -> list[ExchangeRate]:
     recorded = []
-    for quote in quotes:
+    for quote in itertools.chain(quotes, _basket_quotes()):
         try:
             # Each quote is a nested command (a savepoint): a refused one leaves no trace.
             with transaction.atomic():

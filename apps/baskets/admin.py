@@ -21,7 +21,7 @@ from apps.baskets.models import (
 from apps.baskets.selectors import (
     basket_components,
     basket_composition_history,
-    basket_value,
+    basket_unit_value,
     basket_value_history,
 )
 from apps.baskets.services import (
@@ -82,7 +82,7 @@ class BasketAssetAdmin(ReadOnlyAdmin):
     @admin.display(description="Value now (USD)")
     def value_now(self, basket: BasketAsset) -> str:
         try:
-            return str(basket_value(basket.code).value.normalize())
+            return str(basket_unit_value(basket.code).value.normalize())
         except DomainError as exc:
             return f"— ({exc.code})"
 
@@ -137,7 +137,7 @@ class BasketAssetAdmin(ReadOnlyAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         basket = get_object_or_404(BasketAsset, pk=object_id)
         try:
-            valuation, value_error = basket_value(basket.code), None
+            valuation, value_error = basket_unit_value(basket.code), None
         except DomainError as exc:
             valuation, value_error = None, f"{exc.message} ({exc.code} {exc.details})"
         extra = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Collection, Mapping
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
 
 from apps.baskets.events import (
@@ -22,6 +22,7 @@ from apps.baskets.events import (
     BasketDeactivated,
     BasketDecomposed,
     BasketDefined,
+    BasketQuantitiesFixed,
     BasketRebalanced,
 )
 from apps.core.aggregates import AggregateRoot, applies
@@ -49,11 +50,24 @@ HUNDRED = Decimal(100)
 CENT = Decimal("0.01")
 WEIGHT_TOLERANCE = CENT  # a composition's weights sum to 100 within +-0.01
 MAX_DIVERSIFIED_SHARE = Decimal(60)
+# A component's quantity per basket minor unit is recorded to this many decimal places.
+QUANTITY_PLACES = 24
+_QUANTUM = Decimal(1).scaleb(-QUANTITY_PLACES)
 
 
 class BasketAlreadyDefined(DomainError):
     code = "BASKET_ALREADY_DEFINED"
     default_message = "A basket with this code is already defined differently."
+
+
+class BasketReserveShort(DomainError):
+    """More units to take apart than the reserve issued: units that came from elsewhere (a
+    conversion sold by the FX position) are not backed by the reserve, and paying them out
+    would take the backing of the units it did issue."""
+
+    code = "BASKET_RESERVE_SHORT"
+    default_message = "The basket's reserve did not issue that many units."
+    http_status = 409
 
 
 def basket_uuid(code: str) -> uuid.UUID:
@@ -195,34 +209,115 @@ def composition_from_vote(
     return _absorb_drift(averages, bounds)
 
 
-def component_amounts(
+def parse_unit_value(value: Any) -> Decimal:
+    """A basket's initial value per unit: a positive decimal (string or integer, never float)."""
+    parsed = None
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        try:
+            parsed = Decimal(value)
+        except ArithmeticError:
+            parsed = None
+    if parsed is None or not parsed.is_finite() or parsed <= 0 or parsed > 10**12:
+        raise InvalidInput(
+            details={"initial_value": ["a positive decimal (USD per unit) up to 10^12"]}
+        )
+    return parsed
+
+
+def legacy_quantities(
+    components: list[Mapping[str, Any]], *, basket_precision: int, precisions: Mapping[str, int]
+) -> dict[str, Decimal]:
+    """What a unit of a basket fixed before quantities were recorded holds: weight / 100 of
+    each component's major unit per major basket unit (weights applied to unit quantities, as
+    issued then; the first rebalance turns them into value shares)."""
+    return {
+        c["asset_code"]: (Decimal(c["weight"]) / HUNDRED).scaleb(
+            precisions[c["asset_code"]] - basket_precision
+        )
+        for c in components
+    }
+
+
+def unit_value(
+    quantities: Mapping[str, Decimal],
     *,
-    amount: int,
+    prices: Mapping[str, Decimal],
     basket_precision: int,
-    weights: list[tuple[str, Decimal]],
     precisions: Mapping[str, int],
-) -> list[tuple[str, int, Decimal]]:
-    """The components of `amount` basket units: for each (asset, weight), amount x weight / 100
-    in the asset's minor units (scaled by the difference of precisions), rounded half-even.
-    A component with a positive weight that would round to nothing is refused: the amount is
-    too small to contain the basket."""
-    legs = []
-    for asset_code, weight in weights:
+) -> Decimal:
+    """The value of one major basket unit in the prices' currency: each component's quantity
+    (minor units per basket minor unit) rescaled to major units, times its price. A component
+    held at zero needs no price."""
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return sum(
+            (
+                quantity.scaleb(basket_precision - precisions[code]) * prices[code]
+                for code, quantity in quantities.items()
+                if quantity
+            ),
+            Decimal(0),
+        )
+
+
+def value_share_quantities(
+    weights: Mapping[str, Decimal],
+    *,
+    value: Decimal,
+    prices: Mapping[str, Decimal],
+    basket_precision: int,
+    precisions: Mapping[str, int],
+) -> dict[str, Decimal]:
+    """The quantity of each component per basket minor unit such that its share of the value
+    `value` (of one major unit) is its weight: weight / 100 x value / price (the SDR method),
+    in minor units per minor unit, rounded half-even to QUANTITY_PLACES decimal places."""
+    quantities = {}
+    for code, weight in weights.items():
         if not weight:
+            quantities[code] = Decimal(0)
             continue
         with localcontext() as ctx:
             ctx.prec = 60
-            exact = (Decimal(amount) * weight / HUNDRED).scaleb(
-                precisions[asset_code] - basket_precision
+            exact = (weight / HUNDRED * value / prices[code]).scaleb(
+                precisions[code] - basket_precision
             )
-            quantity = int(exact.to_integral_value(rounding=ROUND_HALF_EVEN))
-        if quantity <= 0:
-            raise InvalidInput(
-                "The amount is too small to hold every component of the basket.",
-                details={"amount": [f"{asset_code} would round to zero; use a larger amount"]},
-            )
-        legs.append((asset_code, quantity, weight))
+            quantities[code] = exact.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+    return quantities
+
+
+def component_amounts(
+    *, amount: int, quantities: Mapping[str, Decimal], weights: Mapping[str, Decimal], kind: str
+) -> list[tuple[str, int, Decimal]]:
+    """The components of `amount` basket minor units: quantity x amount, rounded in the bank's
+    favour: up for what a customer pays in (compose), down for what a customer is paid
+    (decompose). The reserve keeps the residue, so it always holds at least what the
+    outstanding units contain. A component that rounds to nothing is left out."""
+    rounding = ROUND_CEILING if kind == "compose" else ROUND_FLOOR
+    legs = []
+    for code, quantity in quantities.items():
+        with localcontext() as ctx:
+            ctx.prec = 80
+            units = int((quantity * amount).to_integral_value(rounding=rounding))
+        if units > 0:
+            legs.append((code, units, weights[code]))
     return legs
+
+
+def reserve_moves(
+    *, outstanding: int, old: Mapping[str, Decimal], new: Mapping[str, Decimal]
+) -> dict[str, int]:
+    """What the reserve receives (positive) or gives back (negative) of each component when the
+    quantities change under `outstanding` units: outstanding x (new - old), rounded so the
+    reserve ends with at least what the outstanding units need (more in: up; less out: down)."""
+    moves = {}
+    for code in new:
+        with localcontext() as ctx:
+            ctx.prec = 80
+            exact = (new[code] - old.get(code, Decimal(0))) * outstanding
+            move = int(exact.to_integral_value(rounding=ROUND_CEILING))
+        if move:
+            moves[code] = move
+    return moves
 
 
 def period_start(frequency: str, now: dt.datetime) -> dt.datetime | None:
@@ -336,6 +431,9 @@ class Basket(AggregateRoot):
         self.reserve_account = ""
         self.is_active = False
         self.last_rebalanced_at: str | None = None
+        # Per component, its quantity per basket minor unit (in its own minor units) as a
+        # decimal string; None for a basket defined before quantities were recorded.
+        self.quantities: dict[str, str] | None = None
         self.pending: dict[str, Any] | None = None  # {"components", "effective_on", "poll_uuid"}
 
     @classmethod
@@ -511,6 +609,77 @@ class Basket(AggregateRoot):
         self.record(BasketRebalanced(adjustments=adjustments, value=value, at=now, by=by))
         return adjustments
 
+    def unit_quantities(self, precisions: Mapping[str, int]) -> dict[str, Decimal]:
+        """What one basket minor unit holds of each component, in the component's minor units."""
+        if self.quantities is None:
+            return legacy_quantities(
+                self.components, basket_precision=precisions[self.code], precisions=precisions
+            )
+        return {c["asset_code"]: Decimal(self.quantities[c["asset_code"]]) for c in self.components}
+
+    def fix_quantities(
+        self,
+        *,
+        prices: Mapping[str, Decimal],
+        precisions: Mapping[str, int],
+        outstanding: int,
+        reserve_account: uuid.UUID,
+        fx_account: uuid.UUID,
+        entry_uuid: uuid.UUID,
+        reason: str,
+        now: dt.datetime,
+        by: dict[str, Any],
+        initial_value: Decimal | None = None,
+    ) -> dict[str, int]:
+        """Recompute each component's quantity so that its share of a unit's value is its
+        weight, at `prices` (mid, USD per major unit), keeping the value of a unit as it is
+        (holders keep their value), or at `initial_value` for a new basket. Returns what the
+        reserve must receive (positive) or give back of each component for the `outstanding`
+        units, moved by the entry `entry_uuid` (recorded only when something moves)."""
+        basket_precision = precisions[self.code]
+        old = {} if initial_value is not None else self.unit_quantities(precisions)
+        value = (
+            initial_value
+            if initial_value is not None
+            else unit_value(
+                old, prices=prices, basket_precision=basket_precision, precisions=precisions
+            )
+        )
+        if value <= 0:
+            raise BasketValueNotPositive(details={"basket_code": self.code, "value": str(value)})
+        new = value_share_quantities(
+            self.weights,
+            value=value,
+            prices=prices,
+            basket_precision=basket_precision,
+            precisions=precisions,
+        )
+        moves = reserve_moves(outstanding=outstanding, old=old, new=new)
+        self.record(
+            BasketQuantitiesFixed(
+                components=[
+                    {
+                        "asset_code": code,
+                        "weight": percent_text(self.weights[code]),
+                        "price": str(prices[code]) if code in prices else None,
+                        "old_quantity": str(old[code]) if code in old else None,
+                        "new_quantity": str(new[code]),
+                        "reserve_move": moves.get(code, 0),
+                    }
+                    for code in new
+                ],
+                unit_value=value,
+                outstanding=outstanding,
+                reserve_account=reserve_account,
+                fx_account=fx_account,
+                entry_uuid=entry_uuid if moves else None,
+                reason=reason,
+                at=now,
+                by=by,
+            )
+        )
+        return moves
+
     # --- state -------------------------------------------------------------------------------
 
     @applies(BasketDefined)
@@ -551,6 +720,10 @@ class Basket(AggregateRoot):
         self.components = [{**c, "weight": new[c["asset_code"]]} for c in self.components]
         self.last_rebalanced_at = evt.at.isoformat()
 
+    @applies(BasketQuantitiesFixed)
+    def _quantities_fixed(self, evt: BasketQuantitiesFixed) -> None:
+        self.quantities = {c["asset_code"]: c["new_quantity"] for c in evt.components}
+
 
 class BasketOperation(AggregateRoot):
     """One compose or decompose: a balanced journal entry between an account and the reserve."""
@@ -569,6 +742,7 @@ class BasketOperation(AggregateRoot):
         basket_code: str,
         amount: int,
         legs: list[tuple[str, int, Decimal]],
+        quantities: Mapping[str, Decimal],
         reserve_account: uuid.UUID,
         by: dict[str, Any],
     ) -> None:
@@ -581,8 +755,13 @@ class BasketOperation(AggregateRoot):
                 basket_code=basket_code,
                 amount=amount,
                 components=[
-                    {"asset_code": code, "amount": quantity, "weight": percent_text(weight)}
-                    for code, quantity, weight in legs
+                    {
+                        "asset_code": code,
+                        "amount": units,
+                        "weight": percent_text(weight),
+                        "quantity": str(quantities[code]),
+                    }
+                    for code, units, weight in legs
                 ],
                 reserve_account=reserve_account,
                 by=by,

@@ -16,7 +16,7 @@ from apps.baskets.selectors import (
     bank_distribution_preview,
     basket_get,
     basket_list,
-    basket_value,
+    basket_unit_value,
     basket_value_history,
 )
 from apps.baskets.services import (
@@ -76,8 +76,17 @@ class BasketSerializer(serializers.Serializer):
 class ComponentValueSerializer(serializers.Serializer):
     asset_code = serializers.CharField()
     weight = serializers.DecimalField(max_digits=5, decimal_places=2)
+    quantity = serializers.SerializerMethodField(
+        help_text="minor units of the asset per minor unit of the basket, fixed at rebalance"
+    )
     rate = serializers.SerializerMethodField(help_text="USD per unit of the asset")
     contribution = serializers.SerializerMethodField(help_text="USD per basket unit")
+    share = serializers.DecimalField(
+        max_digits=5, decimal_places=2, help_text="percent of the basket's value"
+    )
+
+    def get_quantity(self, part) -> str:
+        return plain(part.quantity)
 
     def get_rate(self, part) -> str:
         return plain(part.rate)
@@ -199,7 +208,7 @@ class BasketValueView(APIView):
     )
     def get(self, request, basket_code):
         basket = basket_get(basket_code)
-        return Response(ValueSerializer(basket_value(basket.code)).data)
+        return Response(ValueSerializer(basket_unit_value(basket.code)).data)
 
 
 class BasketHistoryView(APIView):

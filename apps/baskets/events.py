@@ -66,6 +66,27 @@ class BasketRebalanced(DomainEvent):
     by: dict[str, Any]
 
 
+@event("baskets.BasketQuantitiesFixed")
+class BasketQuantitiesFixed(DomainEvent):
+    """Each component's fixed quantity per basket unit, recomputed from the weights at the mid
+    prices of the moment so that value shares equal the weights, the value of a unit unchanged
+    (or its initial value). When outstanding units needed other amounts, the entry
+    `entry_uuid` moved each component's `reserve_move` between the reserve (positive: into it)
+    and the FX position; None when nothing moved."""
+
+    # [{"asset_code", "weight", "price" (USD, or None at weight 0), "old_quantity" (None when
+    # new), "new_quantity" (component minor units per basket minor unit), "reserve_move"}]
+    components: list[Any]
+    unit_value: Decimal  # USD per major basket unit, the same before and after
+    outstanding: int  # basket minor units issued when it was fixed
+    reserve_account: uuid.UUID
+    fx_account: uuid.UUID
+    entry_uuid: uuid.UUID | None
+    reason: str
+    at: dt.datetime
+    by: dict[str, Any]
+
+
 @event("baskets.BasketComposed")
 class BasketComposed(DomainEvent):
     """Components moved from the account to the reserve, basket units issued to the account.
@@ -74,7 +95,9 @@ class BasketComposed(DomainEvent):
     account_uuid: uuid.UUID
     basket_code: str
     amount: int  # basket units, minor units of the basket asset
-    components: list[Any]  # [{"asset_code", "amount", "weight"}]
+    # [{"asset_code", "amount", "weight"}], and since quantities are fixed "quantity" (per
+    # basket minor unit); amounts rounded up (compose) or down (decompose) for the bank
+    components: list[Any]
     reserve_account: uuid.UUID
     by: dict[str, Any]
 

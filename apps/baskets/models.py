@@ -67,6 +67,10 @@ class BasketComponent(models.Model):
     weight = models.DecimalField(**WEIGHT)
     min_weight = models.DecimalField(**WEIGHT)
     max_weight = models.DecimalField(**WEIGHT)
+    # Minor units of the asset per minor unit of the basket, fixed at each rebalance so that
+    # the value shares equal the weights; empty for a basket fixed before quantities existed.
+    # A decimal string, exactly as on the event: SQLite keeps a decimal column as a float.
+    quantity = models.CharField(max_length=60, blank=True, default="")
     position = models.PositiveSmallIntegerField()
 
     class Meta:
@@ -92,6 +96,7 @@ class BasketCompositionChange(models.Model):
         SCHEDULED = "scheduled"
         CHANGED = "changed"
         REBALANCED = "rebalanced"
+        QUANTITIES = "quantities"  # the quantities per unit fixed again (value unchanged)
 
     id = models.BigIntegerField(primary_key=True)
     basket = models.ForeignKey(

@@ -12,6 +12,7 @@ from apps.baskets.events import (
     BasketDeactivated,
     BasketDecomposed,
     BasketDefined,
+    BasketQuantitiesFixed,
     BasketRebalanced,
 )
 from apps.baskets.models import (
@@ -155,6 +156,24 @@ def _rebalanced(evt: BasketRebalanced, record: EventRecord) -> None:
         new,
         previous_weights={a["asset_code"]: a["old_weight"] for a in evt.adjustments},
         value=evt.value,
+    )
+
+
+@baskets_projector.on(BasketQuantitiesFixed)
+def _quantities_fixed(evt: BasketQuantitiesFixed, record: EventRecord) -> None:
+    code = _code(record)
+    for component in evt.components:
+        BasketComponent.objects.filter(basket_id=code, asset_code=component["asset_code"]).update(
+            quantity=component["new_quantity"]
+        )
+    BasketAsset.objects.filter(code=code).update(updated_at=record.created_at)
+    _history(
+        record,
+        code,
+        "quantities",
+        {c["asset_code"]: c["weight"] for c in evt.components},
+        value=evt.unit_value,
+        reason=evt.reason[:500],
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
@@ -12,8 +13,16 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.assets.models import RATE_PLACES
-from apps.assets.selectors import convert, exchange_rate_get
-from apps.baskets.aggregates import HUNDRED, distribution, is_diversified
+from apps.assets.selectors import asset_precisions, exchange_rate_get, value_at_mid
+from apps.baskets.aggregates import (
+    CENT,
+    HUNDRED,
+    component_amounts,
+    distribution,
+    is_diversified,
+    legacy_quantities,
+    unit_value,
+)
 from apps.baskets.models import (
     BankAllocationEntry,
     BasketAsset,
@@ -67,9 +76,11 @@ def basket_components(code: str) -> list[BasketComponent]:
 @dataclass(frozen=True)
 class ComponentValue:
     asset_code: str
-    weight: Decimal
-    rate: Decimal  # USD per unit of the asset
-    contribution: Decimal  # rate x weight / 100: USD per basket unit
+    weight: Decimal  # the voted weight, a percentage
+    quantity: Decimal  # minor units of the asset per minor unit of the basket
+    rate: Decimal  # USD per unit of the asset (mid)
+    contribution: Decimal  # quantity x rate: USD per basket unit
+    share: Decimal  # contribution / value x 100: the component's share of the value, percent
 
 
 @dataclass(frozen=True)
@@ -81,30 +92,72 @@ class BasketValuation:
     components: tuple[ComponentValue, ...]
 
 
-def basket_value(code: str, *, at: dt.datetime | None = None) -> BasketValuation:
-    """The value of one basket unit in USD: the sum of each component's USD rate x weight / 100.
+def basket_quantities(code: str) -> dict[str, Decimal]:
+    """Each component's fixed quantity per basket minor unit (component minor units), as the
+    read model holds it; a basket fixed before quantities were recorded holds weight / 100
+    of each major unit."""
+    components = basket_components(code)
+    if all(c.quantity for c in components):
+        return {c.asset_code: Decimal(c.quantity) for c in components}
+    precisions = asset_precisions()
+    return legacy_quantities(
+        [{"asset_code": c.asset_code, "weight": c.weight} for c in components],
+        basket_precision=precisions[code],
+        precisions=precisions,
+    )
+
+
+def basket_compose_cost(code: str, amount: int) -> dict[str, int]:
+    """What composing `amount` basket minor units takes of each component (minor units)."""
+    quantities = basket_quantities(code)
+    weights = {c.asset_code: c.weight for c in basket_components(code)}
+    legs = component_amounts(amount=amount, quantities=quantities, weights=weights, kind="compose")
+    return {asset: units for asset, units, _ in legs}
+
+
+def basket_mid_prices(codes: Iterable[str], *, at: dt.datetime) -> dict[str, Decimal]:
+    """The mid rate in USD of each asset `at` (read past the cache, so a rate recorded earlier
+    in the same transaction counts)."""
+    return {code: exchange_rate_get(code, VALUE_CURRENCY, at=at).rate for code in codes}
+
+
+def basket_unit_value(
+    code: str, *, at: dt.datetime | None = None, prices: Mapping[str, Decimal] | None = None
+) -> BasketValuation:
+    """The price of one basket unit in USD: the value of its current composition, each
+    component's fixed quantity times its mid rate (or `prices`, USD per major unit). The one
+    price of a basket: its exchange rates, its valuation and the quantities of compose and
+    decompose all come from the same composition.
 
     A missing rate raises EXCHANGE_RATE_NOT_FOUND: a basket is never valued as if a component
-    were worth nothing. A component weighing 0% needs no rate.
+    were worth nothing. A component held at zero needs no rate.
     """
     calculated_at = at or timezone.now()
+    weights = {c.asset_code: c.weight for c in basket_components(code)}
+    quantities = {asset: q for asset, q in basket_quantities(code).items() if q}
+    if prices is None:
+        prices = basket_mid_prices(quantities, at=calculated_at)
+    precisions = asset_precisions()
+    value = unit_value(
+        quantities, prices=prices, basket_precision=precisions[code], precisions=precisions
+    )
     parts = []
     with localcontext() as ctx:
         ctx.prec = 60
-        for component in basket_components(code):
-            if not component.weight:
-                continue
-            rate = exchange_rate_get(component.asset_code, VALUE_CURRENCY, at=at).rate
+        for asset, quantity in quantities.items():
+            contribution = quantity.scaleb(precisions[code] - precisions[asset]) * prices[asset]
+            share = contribution * HUNDRED / value if value else Decimal(0)
             parts.append(
                 ComponentValue(
-                    component.asset_code,
-                    component.weight,
-                    rate,
-                    rate * component.weight / HUNDRED,
+                    asset,
+                    weights[asset],
+                    quantity,
+                    prices[asset],
+                    contribution,
+                    share.quantize(CENT, rounding=ROUND_HALF_EVEN),
                 )
             )
-        total = sum((part.contribution for part in parts), Decimal(0))
-        value = total.quantize(_VALUE_PLACES, rounding=ROUND_HALF_EVEN)
+        value = value.quantize(_VALUE_PLACES, rounding=ROUND_HALF_EVEN)
     return BasketValuation(code, value, VALUE_CURRENCY, calculated_at, tuple(parts))
 
 
@@ -187,7 +240,8 @@ def bank_distribution_preview(
             continue
         insured = share
         if asset_code != bank.insurance_currency:
-            insured = convert(share, asset_code, bank.insurance_currency).converted_amount
+            # a valuation, not a payout: at the mid
+            insured = value_at_mid(share, asset_code, bank.insurance_currency)
         if insured > bank.insurance_limit:
             warnings.append(
                 {

@@ -7,6 +7,15 @@ from the account to the reserve and issues basket units from the reserve to the 
 decomposing does the reverse. Per asset the postings sum to zero, so the ledger's conservation
 holds; the reserve may go below zero in basket units (it is their issuer).
 
+Every unit of a basket holds a fixed quantity of each component (minor units per basket minor
+unit), recomputed at each rebalance and composition change so that each component's share of
+the value is its voted weight, the value of a unit unchanged (the IMF's SDR method); the price
+of a unit is the value of that composition (selectors.basket_unit_value), for its exchange
+rates, its valuation and these operations alike. Compose charges quantity x amount rounded up,
+decompose pays it rounded down: the reserve keeps the residue, so it always holds at least what
+the outstanding units contain. When the quantities change, one entry between the reserve and
+the FX position moves the difference for the outstanding units.
+
 Postings use the ledger's "conversion" kind until the Account aggregate accepts basket kinds.
 
 The monthly composition vote: on the 20th a weighted poll opens for next month, one option per
@@ -30,8 +39,10 @@ from django.utils import timezone
 from apps.accounts.aggregates import SYSTEM
 from apps.accounts.models import Account as AccountView
 from apps.accounts.posting import JournalEntry, entry_post, transfer_legs
-from apps.accounts.services import system_account_ensure, system_account_uuid
+from apps.accounts.selectors import balances_by_asset
+from apps.accounts.services import FX_POSITION, system_account_ensure, system_account_uuid
 from apps.assets.models import AssetType
+from apps.assets.providers import Quote
 from apps.assets.selectors import asset_get, asset_get_active, asset_list, asset_precisions
 from apps.baskets.aggregates import (
     DYNAMIC,
@@ -39,8 +50,10 @@ from apps.baskets.aggregates import (
     BankAllocation,
     Basket,
     BasketOperation,
+    BasketReserveShort,
     component_amounts,
     composition_from_vote,
+    parse_unit_value,
     rebalance_due,
     reserve_account_code,
 )
@@ -50,9 +63,11 @@ from apps.baskets.selectors import (
     DEFAULT_ALLOCATION,
     Allocation,
     bank_allocation_get,
+    basket_compose_cost,
     basket_get,
     basket_get_active,
-    basket_value,
+    basket_mid_prices,
+    basket_unit_value,
 )
 from apps.core import store
 from apps.core.context import current_actor
@@ -60,6 +75,7 @@ from apps.core.errors import (
     AggregateNotFound,
     BasketNotDynamic,
     DomainError,
+    ExchangeRateNotFound,
     InvalidComposition,
     InvalidInput,
     NotFound,
@@ -95,6 +111,7 @@ GCU = {
         {"asset_code": "JPY", "weight": "3", "min_weight": "0", "max_weight": "10"},
         {"asset_code": "XAU", "weight": "2", "min_weight": "0", "max_weight": "10"},
     ],
+    "initial_value": "1",  # USD per GCU when first defined, like the SDR's 1969 dollar
 }
 # code, name, country; each insures deposits up to 100,000 EUR per depositor.
 PARTNER_BANKS = (
@@ -131,11 +148,20 @@ def _load_basket(code: str) -> Basket:
 
 @store.command
 def basket_define(
-    *, code: str, name: str, type: str, rebalance_frequency: str, components: list[dict[str, Any]]
+    *,
+    code: str,
+    name: str,
+    type: str,
+    rebalance_frequency: str,
+    components: list[dict[str, Any]],
+    initial_value: Any = "1",
 ) -> BasketAsset:
-    """Define a basket over an asset of type basket. The same definition again changes nothing
+    """Define a basket over an asset of type basket, one unit worth `initial_value` USD: each
+    component's quantity is fixed from its weight at the mid rates of now, and the basket's
+    exchange rates are recorded from that value. The same definition again changes nothing
     (its weights may have moved by vote since). Its reserve, the system account
     `basket_reserve:<code>`, is opened by the first compose."""
+    value = parse_unit_value(initial_value)
     asset = asset_get(code)
     if asset.type != AssetType.BASKET:
         raise InvalidInput(details={"code": [f"{code} is not an asset of type basket"]})
@@ -158,7 +184,8 @@ def basket_define(
         reserve_account=system_account_uuid(reserve_account_code(code)),
         by=current_actor(),
     ):
-        store.save(basket)
+        _fix_and_save(basket, reason="defined", now=_now(None), initial_value=value)
+        basket_rates_record(code=code)
     return basket_get(code)
 
 
@@ -206,37 +233,132 @@ def basket_composition_schedule(
 @store.command
 def basket_composition_apply(*, code: str, now: dt.datetime | None = None) -> bool:
     """Apply the scheduled composition if its day has come; False when none is due."""
+    now = _now(now)
     basket = _load_basket(code)
-    applied = basket.apply_scheduled(now=_now(now), by=current_actor())
+    applied = basket.apply_scheduled(now=now, by=current_actor())
     if applied:
-        store.save(basket)
+        _fix_and_save(basket, reason="composition changed", now=now)
     return applied
 
 
 @store.command
 def basket_rebalance(*, code: str, now: dt.datetime | None = None) -> BasketAsset:
     """Dynamic and active baskets whose value is above zero: clamp each weight into its bounds
-    and normalise the sum to 100 within them. A missing rate refuses it
-    (EXCHANGE_RATE_NOT_FOUND)."""
+    and normalise the sum to 100 within them, then fix each component's quantity so that its
+    share of the value is its weight, the value of a unit unchanged, and rebalance the reserve
+    through the FX position. A missing rate refuses it (EXCHANGE_RATE_NOT_FOUND)."""
     now = _now(now)
     basket = _load_basket(code)
     basket.require_active()
-    value = basket_value(code).value
+    value = basket_unit_value(code).value
     basket.rebalance(value=value, now=now, by=current_actor())
-    store.save(basket)
+    _fix_and_save(basket, reason="rebalanced", now=now)
     return basket_get(code)
+
+
+def _outstanding(basket_code: str, reserve: uuid.UUID) -> int:
+    """Units in circulation: the reserve issues them, so it holds minus their number."""
+    return -balances_by_asset(reserve).get(basket_code, 0)
+
+
+def _fix_and_save(
+    basket: Basket, *, reason: str, now: dt.datetime, initial_value: Decimal | None = None
+) -> None:
+    """Fix the basket's quantities at the mid rates of the moment (the rates in force now, even
+    when `now` is an earlier business time) and save it with the entry that moves the
+    difference for the outstanding units between the reserve and the FX position.
+
+    The caller holds the basket's lock, which every compose and decompose takes too, so the
+    outstanding units and the reserve cannot change under it."""
+    reserve = uuid.UUID(basket.reserve_account)
+    fx = system_account_ensure(code=FX_POSITION, name="FX position").uuid
+    precisions = asset_precisions()
+    held = basket.unit_quantities(precisions) if initial_value is None else {}
+    priced = {code for code, weight in basket.weights.items() if weight}
+    priced |= {code for code, quantity in held.items() if quantity}
+    entry_uuid = uuid.uuid4()
+    moves = basket.fix_quantities(
+        prices=basket_mid_prices(sorted(priced), at=timezone.now()),
+        precisions=precisions,
+        outstanding=_outstanding(basket.code, reserve) if initial_value is None else 0,
+        reserve_account=reserve,
+        fx_account=fx,
+        entry_uuid=entry_uuid,
+        reason=reason,
+        now=now,
+        by=current_actor(),
+        initial_value=initial_value,
+    )
+    if not moves:
+        store.save(basket)
+        return
+    legs = [
+        leg
+        for code, move in moves.items()
+        for leg in (
+            transfer_legs(fx, reserve, code, move)
+            if move > 0
+            else transfer_legs(reserve, fx, code, -move)
+        )
+    ]
+    entry = JournalEntry(entry_uuid, "conversion", tuple(legs), f"rebalance {basket.code} reserve")
+    entry_post(entry, basket)
+
+
+def basket_quotes(*, code: str | None = None) -> list[Quote]:
+    """The rates of each active basket (or `code`) against every other asset with a USD rate,
+    at the value of its composition (basket_unit_value) and the mid rates in force now; the
+    rates provider's refresh records them with its batch. A basket that cannot be valued (a
+    missing rate) is logged and gets no quote, never a stale or made-up one."""
+    baskets = BasketAsset.objects.filter(is_active=True).values_list("code", flat=True)
+    codes = [code] if code is not None else list(baskets.order_by("code"))
+    assets = asset_list(is_active=True).exclude(type=AssetType.BASKET)
+    asset_codes = list(assets.order_by("code").values_list("code", flat=True))
+    now = timezone.now()
+    quotes = []
+    for basket_code in codes:
+        try:
+            value = basket_unit_value(basket_code, at=now).value
+        except ExchangeRateNotFound as exc:
+            logger.error("basket %s has no rate: %s", basket_code, exc.details)
+            continue
+        for asset_code in asset_codes:
+            try:
+                price = basket_mid_prices([asset_code], at=now)[asset_code]
+            except ExchangeRateNotFound:
+                continue
+            # "oracle": a price the bank computes (its basket's composition), not a market's
+            quotes.append(Quote(basket_code, asset_code, value / price, source="oracle"))
+    return quotes
+
+
+@store.command
+def basket_rates_record(*, code: str) -> int:
+    """Record the basket's rates now (see basket_quotes); returns how many."""
+    from apps.assets.services import exchange_rate_record
+
+    quotes = basket_quotes(code=code)
+    for quote in quotes:
+        exchange_rate_record(
+            from_code=quote.from_code, to_code=quote.to_code, rate=quote.rate, source=quote.source
+        )
+    return len(quotes)
 
 
 @store.command
 def basket_value_record(*, code: str, now: dt.datetime | None = None) -> BasketValue:
     """Record the current value of one basket unit (the hourly history)."""
-    valuation = basket_value(code)
+    valuation = basket_unit_value(code)
     return BasketValue.objects.create(
         basket_id=code,
         value=valuation.value,
         currency=valuation.currency,
         components={
-            part.asset_code: {"weight": str(part.weight), "rate": str(part.rate)}
+            part.asset_code: {
+                "weight": str(part.weight),
+                "quantity": str(part.quantity),
+                "rate": str(part.rate),
+            }
             for part in valuation.components
         },
         calculated_at=_now(now),
@@ -301,33 +423,33 @@ def _check_amount(amount: Any) -> int:
     return amount
 
 
-def _legs(basket: BasketAsset, amount: int) -> list[tuple[str, int, Decimal]]:
-    """The component amounts of `amount` units of the basket at its current weights."""
-    asset_get_active(basket.code)
-    weights = [(c.asset_code, c.weight) for c in basket.components.order_by("position")]
-    for asset_code, _ in weights:
-        asset_get_active(asset_code)
-    precisions = asset_precisions()
-    return component_amounts(
-        amount=amount,
-        basket_precision=precisions[basket.code],
-        weights=weights,
-        precisions=precisions,
-    )
-
-
 @store.command
 def _basket_operation(
     kind: str, account_uuid: uuid.UUID, basket_code: str, amount: int
 ) -> BasketOperationView:
     amount = _check_amount(amount)
-    basket = basket_get_active(basket_code)
-    legs = _legs(basket, amount)
+    basket_get_active(basket_code)
+    # Locked: a rebalance that changes the quantities waits for this operation, and it for one.
+    basket = _load_basket(basket_code)
+    basket.require_active()
+    for asset_code in (basket_code, *basket.weights):
+        asset_get_active(asset_code)
+    quantities = basket.unit_quantities(asset_precisions())
+    legs = component_amounts(
+        amount=amount, quantities=quantities, weights=basket.weights, kind=kind
+    )
+    if not legs:
+        raise InvalidInput(
+            "The amount is too small to return any component of the basket.",
+            details={"amount": ["every component would round to zero; use a larger amount"]},
+        )
     reserve_code = reserve_account_code(basket_code)
     system_account_ensure(code=reserve_code, name=f"{basket_code} basket reserve")
-    reserve = basket.reserve_account
+    reserve = uuid.UUID(basket.reserve_account)
     if _is_system_account(account_uuid):
         raise InvalidInput(details={"account": ["baskets are held in customer accounts"]})
+    if kind == "decompose":
+        _check_reserve_issued(account_uuid, basket_code, reserve, amount)
     operation = BasketOperation(uuid.uuid4())
     # compose: the components go to the reserve and the units come back; decompose the reverse
     customer, bank = (account_uuid, reserve) if kind == "compose" else (reserve, account_uuid)
@@ -339,12 +461,25 @@ def _basket_operation(
         basket_code=basket_code,
         amount=amount,
         legs=legs,
+        quantities=quantities,
         reserve_account=reserve,
         by=current_actor(),
     )
     entry = JournalEntry(operation.uuid, "conversion", tuple(entry_legs), f"{kind} {basket_code}")
     entry_post(entry, operation)
     return BasketOperationView.objects.get(uuid=operation.uuid)
+
+
+def _check_reserve_issued(
+    account_uuid: uuid.UUID, basket_code: str, reserve: uuid.UUID, amount: int
+) -> None:
+    """Units the reserve did not issue (sold by the FX position) are not backed by it: paying
+    them out would take the backing of the units it did. An account without the units is left
+    to the ledger's INSUFFICIENT_FUNDS."""
+    outstanding = _outstanding(basket_code, reserve)
+    held = balances_by_asset(account_uuid).get(basket_code, 0)
+    if outstanding < amount <= held:
+        raise BasketReserveShort(details={"amount": amount, "outstanding": outstanding})
 
 
 def _is_system_account(account_uuid: uuid.UUID) -> bool:
@@ -376,8 +511,8 @@ def basket_compose(
     idempotency_key: str | None = None,
 ) -> BasketOperationView:
     """Turn components held in the account into `amount` basket units (minor units): each
-    component's amount is amount x weight / 100, rounded half-even. Without enough of a
-    component the account is refused INSUFFICIENT_FUNDS."""
+    component's amount is its fixed quantity per unit x amount, rounded up (the residue stays
+    in the reserve). Without enough of a component the account is refused INSUFFICIENT_FUNDS."""
     request = {
         "op": "compose",
         "account": str(account_uuid),
@@ -398,7 +533,8 @@ def basket_decompose(
     amount: int,
     idempotency_key: str | None = None,
 ) -> BasketOperationView:
-    """Turn `amount` basket units held in the account back into its components."""
+    """Turn `amount` basket units held in the account back into its components: each one's
+    fixed quantity per unit x amount, rounded down (the residue stays in the reserve)."""
     request = {
         "op": "decompose",
         "account": str(account_uuid),
@@ -621,10 +757,9 @@ def demo_baskets_seed(*, users: dict) -> None:
 
     if AccountView.objects.filter(owner=users["customer"], name=DEMO_WALLET).exists():
         return
-    basket = basket_get_active(GCU["code"])
     for role, amount in (("customer", 100_00), ("maria", 25_00)):
         account = account_open(name=DEMO_WALLET, owner_uuid=users[role].uuid)
-        for asset_code, quantity, _ in _legs(basket, amount):
+        for asset_code, quantity in basket_compose_cost(GCU["code"], amount).items():
             deposit_create(
                 account_uuid=account.uuid,
                 amount=quantity,

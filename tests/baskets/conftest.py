@@ -1,8 +1,6 @@
 import pytest
 
-from apps.assets.selectors import asset_precisions
-from apps.baskets.aggregates import component_amounts
-from apps.baskets.selectors import basket_components
+from apps.baskets.selectors import basket_compose_cost
 from apps.payments.services import deposit_create
 from tests.governance import conftest as governance
 
@@ -19,16 +17,10 @@ user = governance.user
 
 @pytest.fixture
 def components_for(bank):
-    """The component amounts {asset: minor units} of `amount` GCU units at current weights."""
+    """What composing `amount` GCU minor units takes {asset: minor units} at its quantities."""
 
     def components_for(amount: int, code: str = "GCU") -> dict[str, int]:
-        legs = component_amounts(
-            amount=amount,
-            basket_precision=asset_precisions()[code],
-            weights=[(c.asset_code, c.weight) for c in basket_components(code)],
-            precisions=asset_precisions(),
-        )
-        return {asset: quantity for asset, quantity, _ in legs}
+        return basket_compose_cost(code, amount)
 
     return components_for
 

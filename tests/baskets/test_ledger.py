@@ -30,7 +30,11 @@ from apps.core.replay import rebuild_projections
 
 pytestmark = pytest.mark.django_db
 
-GCU_5000 = {"USD": 2000, "EUR": 1500, "GBP": 750, "CHF": 500, "JPY": 2, "XAU": 1000}
+# 50.00 GCU at 1 USD a unit, each weight a share of its value, rounded up: 20.00 USD, 13.89 EUR
+# (15 USD / 1.08), 5.91 GBP, 4.47 CHF, 224 yen (1.50 USD / 0.0067) and 1 milli-ounce of gold.
+GCU_5000 = {"USD": 2000, "EUR": 1389, "GBP": 591, "CHF": 447, "JPY": 224, "XAU": 1}
+# Taking them apart pays each rounded down; the reserve keeps the residue.
+GCU_5000_BACK = {"USD": 2000, "EUR": 1388, "GBP": 590, "CHF": 446, "JPY": 223}
 
 
 def _reserve() -> dict[str, int]:
@@ -38,21 +42,17 @@ def _reserve() -> dict[str, int]:
 
 
 def test_the_components_of_5000_gcu_units(components_for):
-    # 50.00 GCU: 40% is 20.00 USD = 2,000 USD units (equal precision); JPY (precision 0) 1.5
-    # rounds half-even to 2; XAU (precision 3) 1.000 troy ounce = 1,000 units.
     assert components_for(5000) == GCU_5000
 
 
-def test_component_amounts_round_half_even():
-    weights = [("AAA", Decimal("50")), ("BBB", Decimal("50"))]
-    precisions = {"BSK": 2, "AAA": 0, "BBB": 0}
-    # 5.00 basket units: 2.5 of each -> 2 (half-even), 7.00 units: 3.5 -> 4
-    legs = component_amounts(amount=500, basket_precision=2, weights=weights, precisions=precisions)
-    assert [leg[1] for leg in legs] == [2, 2]
-    legs = component_amounts(amount=700, basket_precision=2, weights=weights, precisions=precisions)
-    assert [leg[1] for leg in legs] == [4, 4]
-    with pytest.raises(InvalidInput):  # 0.50 units: 0.25 of each rounds to nothing
-        component_amounts(amount=50, basket_precision=2, weights=weights, precisions=precisions)
+def test_component_amounts_round_in_the_banks_favour():
+    quantities = {"AAA": Decimal("0.005"), "BBB": Decimal("0.0005")}
+    weights = {"AAA": Decimal("50"), "BBB": Decimal("50")}
+    # 500 units: 2.5 of AAA and 0.25 of BBB: paid in rounded up, paid out rounded down
+    legs = component_amounts(amount=500, quantities=quantities, weights=weights, kind="compose")
+    assert [(leg[0], leg[1]) for leg in legs] == [("AAA", 3), ("BBB", 1)]
+    legs = component_amounts(amount=500, quantities=quantities, weights=weights, kind="decompose")
+    assert [(leg[0], leg[1]) for leg in legs] == [("AAA", 2)]  # BBB rounds to nothing
 
 
 def test_compose_moves_the_components_to_the_reserve_and_issues_units(gcu_account):
@@ -64,7 +64,7 @@ def test_compose_moves_the_components_to_the_reserve_and_issues_units(gcu_accoun
     assert {c["asset_code"]: c["amount"] for c in operation.components} == GCU_5000
     assert {a: b for a, b in balances_by_asset(account.uuid).items() if b} == {"GCU": 5000}
     reserve = _reserve()
-    assert reserve["GCU"] == -5000 and reserve["USD"] == 2000 and reserve["XAU"] == 1000
+    assert reserve["GCU"] == -5000 and reserve["USD"] == 2000 and reserve["XAU"] == 1
     assert ledger_reconcile().clean
 
 
@@ -73,11 +73,19 @@ def test_decomposing_5000_gcu_units_at_40_percent_usd_yields_2000_usd_units(gcu_
     basket_compose(account_uuid=account.uuid, basket_code="GCU", amount=5000)
     operation = basket_decompose(account_uuid=account.uuid, basket_code="GCU", amount=5000)
     usd = next(c for c in operation.components if c["asset_code"] == "USD")
-    assert usd == {"asset_code": "USD", "amount": 2000, "weight": "40.00"}
+    assert usd == {
+        "asset_code": "USD",
+        "amount": 2000,
+        "weight": "40.00",
+        "quantity": "0.400000000000000000000000",
+    }
     balances = balances_by_asset(account.uuid)
     assert balances["USD"] == 2000 and balances["GCU"] == 0
-    assert {code: balances[code] for code in GCU_5000} == GCU_5000
-    assert not any(_reserve().values())
+    assert {code: balances[code] for code in GCU_5000_BACK} == GCU_5000_BACK
+    residue = {code: amount - GCU_5000_BACK.get(code, 0) for code, amount in GCU_5000.items()}
+    assert {code: b for code, b in _reserve().items() if b} == {
+        code: amount for code, amount in residue.items() if amount
+    }
     assert ledger_reconcile().clean
 
 
@@ -116,11 +124,13 @@ def test_insufficient_basket_units_are_refused(gcu_account):
     assert refused.value.details["current_balance"] == 5000
 
 
-def test_an_amount_too_small_to_hold_every_component_is_refused(gcu_account):
+def test_an_amount_too_small_to_return_any_component_is_refused(gcu_account):
     account = gcu_account(5000)
-    with pytest.raises(InvalidInput) as refused:
-        basket_compose(account_uuid=account.uuid, basket_code="GCU", amount=100)
-    assert "JPY" in refused.value.details["amount"][0]  # 3% of 1.00 GCU is 0.03 yen
+    basket_compose(account_uuid=account.uuid, basket_code="GCU", amount=5000)
+    with pytest.raises(InvalidInput) as refused:  # 0.01 GCU holds 0.004 USD, 0.04 yen, ...
+        basket_decompose(account_uuid=account.uuid, basket_code="GCU", amount=1)
+    assert "round to zero" in refused.value.details["amount"][0]
+    assert balances_by_asset(account.uuid)["GCU"] == 5000
 
 
 @pytest.mark.parametrize("amount", [0, -5, "100", 1.5, True])

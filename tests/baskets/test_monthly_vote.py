@@ -150,7 +150,16 @@ def test_the_power_weighted_average_is_applied_on_the_1st_with_a_rebalance(
     assert poll.results["participation"] == "100.00"
     assert poll.execution_outcome["composition"]["USD"] == "43.33"
     kinds = list(BasketCompositionChange.objects.order_by("id").values_list("kind", flat=True))
-    assert kinds == ["defined", "scheduled", "changed", "rebalanced"]
+    # each change of weights fixes the quantities per unit again
+    assert kinds == [
+        "defined",
+        "quantities",
+        "scheduled",
+        "changed",
+        "quantities",
+        "rebalanced",
+        "quantities",
+    ]
     assert basket_get("GCU").last_rebalanced_at == first + dt.timedelta(minutes=10)
 
 

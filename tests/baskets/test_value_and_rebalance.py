@@ -15,7 +15,7 @@ from apps.assets.services import asset_define, exchange_rate_deactivate
 from apps.baskets.aggregates import Basket
 from apps.baskets.events import BasketDefined
 from apps.baskets.models import BasketCompositionChange, BasketEvent, BasketValue
-from apps.baskets.selectors import basket_get, basket_value, basket_value_history
+from apps.baskets.selectors import basket_get, basket_unit_value, basket_value_history
 from apps.baskets.services import (
     basket_define,
     basket_rebalance,
@@ -56,33 +56,40 @@ def _define(code: str, type: str, components: list[tuple[str, str, str, str]]):
 # --- value -----------------------------------------------------------------------------------
 
 
-def test_the_value_is_the_sum_of_each_rate_times_its_weight(bank):
-    valuation = basket_value("GCU")
-    # 0.40 x 1 + 0.30 x 1.08 + 0.15 x 1.27 + 0.10 x 1.12 + 0.03 x 0.0067 + 0.02 x 2650
-    assert valuation.value == Decimal("54.026701")
+def test_the_value_is_the_sum_of_each_quantity_times_its_rate(bank):
+    valuation = basket_unit_value("GCU")
+    # Defined at 1 USD a unit: 0.40 USD, 0.30 USD of euros (0.2777... EUR), ... 0.02 USD of gold.
+    assert valuation.value == Decimal(1)
     assert valuation.currency == "USD"
-    contributions = {part.asset_code: part.contribution for part in valuation.components}
-    assert contributions["XAU"] == Decimal("53") and contributions["EUR"] == Decimal("0.324")
+    parts = {part.asset_code: part for part in valuation.components}
+    assert parts["EUR"].quantity == Decimal("0.277777777777777777777778")  # 0.30 / 1.08 EUR
+    assert parts["XAU"].quantity == Decimal("0.000075471698113207547170")  # 0.02 / 2650 oz
+    for part in valuation.components:
+        assert abs(part.contribution - part.weight / 100) < Decimal("1e-20")
 
 
 def test_a_missing_rate_is_an_error_never_a_zero(bank):
     _without_gold_rates()
     with pytest.raises(ExchangeRateNotFound) as refused:
-        basket_value("GCU")
+        basket_unit_value("GCU")
     assert refused.value.details == {"from": "XAU", "to": "USD"}
 
 
 def test_a_component_weighing_nothing_needs_no_rate(bank):
     _define("ZB", "dynamic", [("USD", "100", "50", "100"), ("XAU", "0", "0", "50")])
     _without_gold_rates()
-    assert basket_value("ZB").value == Decimal(1)
+    assert basket_unit_value("ZB").value == Decimal(1)
 
 
 def test_values_are_recorded_as_history(bank, now):
     basket_value_record(code="GCU", now=now - dt.timedelta(hours=1))
     recorded = basket_value_record(code="GCU", now=now)
-    assert recorded.value == Decimal("54.026701")
-    assert recorded.components["XAU"] == {"weight": "2.00", "rate": "2650.000000000000000000"}
+    assert recorded.value == Decimal(1)
+    assert recorded.components["XAU"] == {
+        "weight": "2.00",
+        "quantity": str(basket_unit_value("GCU").components[-1].quantity),
+        "rate": "2650.000000000000000000",
+    }
     history = basket_value_history("GCU")
     assert [point.calculated_at for point in history] == [now, now - dt.timedelta(hours=1)]
     assert list(basket_value_history("GCU", since=now)) == [recorded]
@@ -100,7 +107,7 @@ def test_the_hourly_job_records_nothing_for_a_basket_it_cannot_value(bank):
 
 def test_the_celery_task_records_values(bank):
     assert record_basket_values_task.apply().get() == {"recorded": ["GCU"], "failed": {}}
-    assert BasketValue.objects.get().value == Decimal("54.026701")
+    assert BasketValue.objects.get().value == Decimal(1)
 
 
 # --- rebalancing -----------------------------------------------------------------------------
@@ -137,12 +144,14 @@ def test_components_30_70_with_bounds_40_60_rebalance_to_40_60():
 def test_rebalancing_records_the_event_and_the_history(bank):
     rebalanced = basket_rebalance(code="GCU")
     assert rebalanced.last_rebalanced_at is not None
-    assert rebalanced.last_rebalance["value"] == "54.026701000000000000"
+    assert rebalanced.last_rebalance["value"] == "1.000000000000000000"
     assert {a["adjustment"] for a in rebalanced.last_rebalance["adjustments"]} == {"0.00"}
     event = BasketEvent.objects.get(event_type="baskets.BasketRebalanced")
-    assert event.event_data["value"] == "54.026701000000000000"
+    assert event.event_data["value"] == "1.000000000000000000"
     change = BasketCompositionChange.objects.filter(kind="rebalanced").get()
-    assert change.weights["USD"] == "40.00" and change.value == Decimal("54.026701")
+    assert change.weights["USD"] == "40.00" and change.value == Decimal(1)
+    fixed = BasketCompositionChange.objects.filter(kind="quantities").first()
+    assert fixed.reason == "rebalanced" and fixed.value == Decimal(1)
 
 
 def test_only_dynamic_baskets_are_rebalanced(bank):
