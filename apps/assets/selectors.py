@@ -102,6 +102,11 @@ def asset_get_active(code: str) -> Asset:
     return asset
 
 
+def assets_of_type(codes: list[str], asset_type: str) -> set[str]:
+    """Those of `codes` that are assets of this type (one query)."""
+    return set(Asset.objects.filter(code__in=codes, type=asset_type).values_list("code", flat=True))
+
+
 def asset_list(*, type: str | None = None, is_active: bool | None = None) -> QuerySet[Asset]:
     assets = Asset.objects.order_by("code")
     if type is not None:

@@ -33,7 +33,8 @@ from apps.accounts.posting import (
     transfer_legs,
 )
 from apps.accounts.services import FX_POSITION, settlement_code, system_account_uuid
-from apps.assets.selectors import asset_get_active, convert, value_at_mid
+from apps.assets.models import AssetType
+from apps.assets.selectors import asset_get_active, assets_of_type, convert, value_at_mid
 from apps.core import store
 from apps.core.context import current_actor
 from apps.core.errors import (
@@ -123,6 +124,13 @@ def _record_entry(
 
 
 def _converted(amount: int, from_asset: str, to_asset: str) -> tuple[int, Decimal]:
+    baskets = assets_of_type([from_asset, to_asset], AssetType.BASKET)
+    if baskets:
+        # A basket unit exists only against its reserve's components: one bought from the FX
+        # position at its rate would be backed by nothing (compose and decompose instead).
+        raise InvalidInput(
+            details={"asset_code": [f"{', '.join(sorted(baskets))} is composed, not converted"]}
+        )
     conversion = convert(amount, from_asset, to_asset)
     if conversion.converted_amount <= 0:
         raise InvalidInput(

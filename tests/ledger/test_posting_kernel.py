@@ -15,6 +15,7 @@ from apps.core import errors, store
 from apps.core.context import command_context, user_actor
 from apps.payments.models import MovementRequest
 from apps.payments.services import (
+    conversion_create,
     deposit_create,
     manual_movement_submit,
     movement_request_approve,
@@ -185,3 +186,22 @@ def test_a_transfer_of_more_than_the_bound_is_refused_before_any_rate(open_accou
     a, b = open_account("A", funded={"USD": 100}), open_account("B")
     with pytest.raises(errors.AmountTooLarge):
         transfer_create(from_account=a.uuid, to_account=b.uuid, amount=10**15, asset_code="USD")
+
+
+@pytest.mark.parametrize(("from_asset", "to_asset"), [("USD", "GCU"), ("GCU", "USD")])
+def test_a_basket_asset_is_composed_never_converted(open_account, from_asset, to_asset):
+    """GCU bought from the FX position at its rate was backed by nothing in the reserve: $10,000
+    converted to GCU and decomposed once yielded $49,236."""
+    a = open_account("A", funded={"USD": 10_000})
+    with pytest.raises(errors.InvalidInput):
+        conversion_create(account_uuid=a.uuid, from_asset=from_asset, to_asset=to_asset, amount=100)
+    b = open_account("B")
+    with pytest.raises(errors.InvalidInput):
+        transfer_create(
+            from_account=a.uuid,
+            to_account=b.uuid,
+            amount=100,
+            asset_code="USD",
+            to_asset_code="GCU",
+        )
+    assert balances_by_asset(a.uuid) == {"USD": 10_000}
