@@ -49,6 +49,23 @@ urlpatterns = [
         accounts.WithdrawView.as_view(),
         name="account-withdraw",
     ),
+    # Deposits and withdrawals through a custodian (started at .../deposit and .../withdraw).
+    path(
+        "accounts/<uuid:account_uuid>/deposits",
+        custodians.AccountDepositsView.as_view(),
+        name="account-deposits",
+    ),
+    path(
+        "accounts/<uuid:account_uuid>/withdrawals",
+        custodians.AccountWithdrawalsView.as_view(),
+        name="account-withdrawals",
+    ),
+    path("deposits/<uuid:movement_uuid>", custodians.DepositDetailView.as_view(), name="deposit"),
+    path(
+        "withdrawals/<uuid:movement_uuid>",
+        custodians.WithdrawalDetailView.as_view(),
+        name="withdrawal",
+    ),
     path(
         "accounts/<uuid:account_uuid>/adjustments",
         accounts.AdjustmentView.as_view(),

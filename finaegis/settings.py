@@ -414,6 +414,26 @@ CUSTODIAN_POLL_SECONDS = env.int("CUSTODIAN_POLL_SECONDS", default=30)
 CUSTODIAN_SETTLEMENT_TIMEOUT_SECONDS = env.int(
     "CUSTODIAN_SETTLEMENT_TIMEOUT_SECONDS", default=3 * 24 * 3600
 )
+# What a customer's own account at a mock bank holds when it is opened (minor units per asset):
+# with DEBUG (development, demos, tests) each customer has something to deposit: 10,000.00 of each
+# currency, 1,000,000 JPY, 10 oz of gold, 0.1 BTC, 5 ETH; otherwise none.
+MOCK_BANK_CUSTOMER_OPENING_BALANCES: dict[str, int] = env.json(
+    "MOCK_BANK_CUSTOMER_OPENING_BALANCES",
+    default=(
+        {
+            "USD": 1_000_000,
+            "EUR": 1_000_000,
+            "GBP": 1_000_000,
+            "CHF": 1_000_000,
+            "JPY": 1_000_000,
+            "XAU": 10_000,
+            "BTC": 10_000_000,
+            "ETH": 500_000_000,
+        }
+        if DEBUG
+        else {}
+    ),
+)
 
 # Workflow runtime: a worker's lease on a run (renewed before and during every step; a dead
 # worker's run is resumed once it expires); how long an unheld due run may sit before

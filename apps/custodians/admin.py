@@ -1,6 +1,7 @@
 """Custodians in the operator console: circuit breakers (with reset), the balances they
-reported, reconciliations and discrepancies (with resolve), inbound webhooks, the mock bank's
-books. All read-only; the actions go through the services."""
+reported, reconciliations and discrepancies (with resolve), inbound webhooks, customers'
+deposits and withdrawals and their registered accounts, the mock bank's books. All read-only;
+the actions go through the services."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from apps.custodians.models import (
     CustodianBalance,
     CustodianDiscrepancy,
     CustodianEvent,
+    CustodianMovement,
     CustodianReconciliation,
     CustodianWebhookEvent,
+    ExternalAccount,
     MockBankAccount,
     MockBankTransaction,
 )
@@ -151,6 +154,36 @@ class CustodianWebhookEventAdmin(ReadOnlyAdmin):
     list_filter = ("custodian", "event_type")
     search_fields = ("event_id",)
     date_hierarchy = "received_at"
+
+
+@admin.register(CustodianMovement)
+class CustodianMovementAdmin(ReadOnlyAdmin):
+    """Deposits and withdrawals as customers see them; the run of the same uuid (Workflows)
+    shows each step, and is where an operator retries or compensates."""
+
+    list_display = (
+        "uuid",
+        "kind",
+        "status",
+        "account_uuid",
+        "amount",
+        "asset_code",
+        "custodian",
+        "counterparty",
+        "reference",
+        "created_at",
+        "completed_at",
+    )
+    list_filter = ("status", "kind", "custodian", "asset_code")
+    search_fields = ("uuid", "account_uuid", "reference", "counterparty")
+    date_hierarchy = "created_at"
+
+
+@admin.register(ExternalAccount)
+class ExternalAccountAdmin(ReadOnlyAdmin):
+    list_display = ("custodian", "account_id", "owner_uuid", "created_at")
+    list_filter = ("custodian",)
+    search_fields = ("account_id", "owner_uuid")
 
 
 @admin.register(MockBankAccount)

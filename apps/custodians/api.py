@@ -1,4 +1,5 @@
-"""Custodians API: the registered connectors and their health; the inbound webhook."""
+"""Custodians API: the registered connectors and their health; the inbound webhook; the
+customers' deposits and withdrawals (read; they start at /accounts/{uuid}/deposit, /withdraw)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api import ErrorSerializer
-from apps.custodians.selectors import custodian_list
+from apps.accounts.api import account_for
+from apps.core.api import ErrorSerializer, StandardPagination, page_of
+from apps.core.errors import NotFound
+from apps.custodians.models import CustodianMovement
+from apps.custodians.selectors import custodian_list, movement_get, movement_list
+from apps.custodians.serializers import DepositSerializer, WithdrawalSerializer
 from apps.custodians.services import custodian_webhook_receive
 
 ERRORS = {code: ErrorSerializer for code in (400, 401, 403, 404, 429)}
@@ -91,3 +96,84 @@ class CustodianWebhookView(APIView):
             "event_id": outcome.event.event_id,
         }
         return Response(WebhookReceiptSerializer(body).data, status=status.HTTP_200_OK)
+
+
+# --- deposits and withdrawals ----------------------------------------------------------------
+
+
+class MovementQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=CustodianMovement.Status.choices, required=False)
+
+
+class _AccountMovementsView(APIView):
+    kind = CustodianMovement.Kind.DEPOSIT
+    serializer_class: type[serializers.Serializer] = DepositSerializer
+
+    def get(self, request, account_uuid):
+        account_for(request, account_uuid)
+        query = MovementQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        movements = movement_list(
+            account_uuid=account_uuid, kind=self.kind, status=query.validated_data.get("status")
+        )
+        paginator = StandardPagination()
+        page = paginator.paginate_queryset(movements, request, view=self)
+        return paginator.get_paginated_response(self.serializer_class(page, many=True).data)
+
+
+class AccountDepositsView(_AccountMovementsView):
+    """The account's deposits, newest first."""
+
+    @extend_schema(
+        parameters=[MovementQuerySerializer],
+        responses={200: page_of(DepositSerializer), **ERRORS},
+    )
+    def get(self, request, account_uuid):
+        return super().get(request, account_uuid)
+
+
+class AccountWithdrawalsView(_AccountMovementsView):
+    """The account's withdrawals, newest first."""
+
+    kind = CustodianMovement.Kind.WITHDRAWAL
+    serializer_class = WithdrawalSerializer
+
+    @extend_schema(
+        parameters=[MovementQuerySerializer],
+        responses={200: page_of(WithdrawalSerializer), **ERRORS},
+    )
+    def get(self, request, account_uuid):
+        return super().get(request, account_uuid)
+
+
+class _MovementDetailView(APIView):
+    kind = CustodianMovement.Kind.DEPOSIT
+    serializer_class: type[serializers.Serializer] = DepositSerializer
+
+    def get(self, request, movement_uuid):
+        movement = movement_get(movement_uuid, kind=self.kind)
+        try:
+            account_for(request, movement.account_uuid)
+        except NotFound:
+            # Someone else's: as if it did not exist.
+            raise NotFound(f"No such {self.kind}.", details={"uuid": str(movement_uuid)}) from None
+        return Response(self.serializer_class(movement).data)
+
+
+class DepositDetailView(_MovementDetailView):
+    """One deposit, as it stands."""
+
+    @extend_schema(responses={200: DepositSerializer, **ERRORS})
+    def get(self, request, movement_uuid):
+        return super().get(request, movement_uuid)
+
+
+class WithdrawalDetailView(_MovementDetailView):
+    """One withdrawal, as it stands."""
+
+    kind = CustodianMovement.Kind.WITHDRAWAL
+    serializer_class = WithdrawalSerializer
+
+    @extend_schema(responses={200: WithdrawalSerializer, **ERRORS})
+    def get(self, request, movement_uuid):
+        return super().get(request, movement_uuid)

@@ -16,9 +16,10 @@ class CustodiansConfig(AppConfig):
         circuit_breakers_seed()
 
     def seed_demo_data(self, demo_users) -> None:
-        from apps.custodians.services import mock_bank_openings_seed
+        from apps.custodians.services import external_accounts_seed, mock_bank_openings_seed
 
         mock_bank_openings_seed()
+        external_accounts_seed(users=demo_users.values())
 
     def periodic_jobs(self):
         from apps.workflows.schedule import PeriodicJob, cron

@@ -55,6 +55,16 @@ class CircuitOpen(CustodianTransientError):
     default_message = "The custodian failed repeatedly; calls are paused for a while."
     http_status = 503
 
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_at: dt.datetime | None = None,
+        details: dict[str, Any] | None = None,
+    ):
+        super().__init__(message, details=details)
+        self.retry_at = retry_at  # when the breaker lets a trial call through
+
 
 class CustodianRejected(CustodianError):
     """The custodian answered and refused (unknown account, insufficient funds there, ...)."""

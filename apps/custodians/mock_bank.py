@@ -2,11 +2,16 @@
 
 It keeps its own books in its own tables (`MockBankAccount`, `MockBankTransaction`), so every
 process (web, workers, tests) sees the same bank, and a worker that dies does not take the
-bank's memory with it. Our omnibus account there (`settlement_account`) starts empty; any other
-well-formed account id is an account at another bank, which can send and receive without limit.
+bank's memory with it. Our omnibus account there (`settlement_account`) starts empty. Customers'
+own accounts are held here too (`open_customer_account`, with `customer_opening_balances`, by
+default the MOCK_BANK_CUSTOMER_OPENING_BALANCES setting): a deposit pulls from one, and only
+what it holds. Any other well-formed account id is an account at another bank.
 
-Faults are injected by options, deterministically (one seeded random generator per instance,
-drawn in a fixed order per call):
+Faults are injected by options, deterministically per call: the draw of a call is seeded with
+`seed`, the operation, what it is about (a transfer's reference, a transaction id, an account)
+and its attempt number (counted in `MockBankCall`, shared by every process). So a retry draws
+anew, every process draws the same outcome for the same attempt of the same call, and two
+processes do not fail on the same calls just because they made as many:
 
 - `latency_ms`: every call sleeps this long first;
 - `error_rate`: share of calls that fail with CustodianUnavailable before doing anything;
@@ -22,14 +27,16 @@ drawn in a fixed order per call):
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.custodians.connectors import (
@@ -45,7 +52,7 @@ from apps.custodians.connectors import (
     CustodianUnavailable,
     TransferRequest,
 )
-from apps.custodians.models import MockBankAccount, MockBankTransaction
+from apps.custodians.models import MockBankAccount, MockBankCall, MockBankTransaction
 
 ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{2,63}$")
 # Everything the ledger holds through its default custodian, gold and crypto included: the mock
@@ -74,6 +81,7 @@ class MockBank:
         settle_after_seconds: int = 0,
         stuck_rate: float = 0.0,
         closed_accounts: Iterable[str] = (),
+        customer_opening_balances: dict[str, int] | None = None,
         seed: int = 0,
         sleep: Callable[[float], None] = time.sleep,
     ):
@@ -89,22 +97,39 @@ class MockBank:
         self.settle_after_seconds = settle_after_seconds
         self.stuck_rate = stuck_rate
         self.closed_accounts = frozenset(closed_accounts)
-        self._rng = random.Random(seed)
+        self.customer_opening_balances = customer_opening_balances
+        self.seed = seed
         self._sleep = sleep
 
     # --- fault injection ---------------------------------------------------------------------
 
-    def _enter(self, operation: str) -> bool:
+    def _rng(self, *parts: object) -> random.Random:
+        text = ":".join(str(p) for p in (self.seed, self.code, *parts))
+        return random.Random(int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big"))
+
+    def _attempt(self, operation: str, subject: str) -> int:
+        """This call's attempt number: how often `operation` was asked about `subject`."""
+        with transaction.atomic():
+            row, _ = MockBankCall.objects.select_for_update().get_or_create(
+                custodian=self.code, operation=operation, subject=subject[:255]
+            )
+            MockBankCall.objects.filter(pk=row.pk).update(calls=F("calls") + 1)
+        return row.calls + 1
+
+    def _enter(self, operation: str, subject: str = "") -> bool:
         """Apply latency and errors; returns whether this call is to time out."""
         if self.latency_ms:
             self._sleep(self.latency_ms / 1000)
         if operation in self.fail_operations:
             raise CustodianUnavailable(f"{self.name}: {operation} is unavailable")
-        if self.error_rate and self._rng.random() < self.error_rate:
+        rng = None
+        if self.error_rate or self.timeout_rate:
+            rng = self._rng(operation, subject, self._attempt(operation, subject))
+        if self.error_rate and rng.random() < self.error_rate:
             raise CustodianUnavailable(f"{self.name}: {operation} failed (injected error)")
         if operation in self.timeout_operations:
             return True
-        return bool(self.timeout_rate) and self._rng.random() < self.timeout_rate
+        return bool(self.timeout_rate) and rng.random() < self.timeout_rate
 
     def _timeout(self, operation: str) -> CustodianTimeout:
         return CustodianTimeout(f"{self.name}: no answer to {operation} (injected timeout)")
@@ -188,7 +213,7 @@ class MockBank:
     # --- the protocol --------------------------------------------------------------------------
 
     def get_balance(self, account_id: str, asset_code: str) -> Balance:
-        timed_out = self._enter("get_balance")
+        timed_out = self._enter("get_balance", f"{account_id}:{asset_code}")
         self._settle_due()
         account = self._held(account_id)
         if account is None:
@@ -201,7 +226,7 @@ class MockBank:
         return Balance(account_id, asset_code, account.balances.get(asset_code, 0))
 
     def get_account_info(self, account_id: str) -> AccountInfo:
-        timed_out = self._enter("get_account_info")
+        timed_out = self._enter("get_account_info", account_id)
         self._settle_due()
         account = self._held(account_id)
         if timed_out:
@@ -214,7 +239,7 @@ class MockBank:
         return AccountInfo(account_id, "", status, False, {})
 
     def initiate_transfer(self, request: TransferRequest) -> CustodianTransaction:
-        timed_out = self._enter("initiate_transfer")
+        timed_out = self._enter("initiate_transfer", request.reference)
         now = _now()
         with transaction.atomic():
             tx = (
@@ -252,7 +277,9 @@ class MockBank:
                     details={"available": available, "requested": request.amount},
                 )
             self._move(source, request.asset_code, -request.amount)  # held until it settles
-        stuck = bool(self.stuck_rate) and self._rng.random() < self.stuck_rate
+        stuck = bool(self.stuck_rate) and self._rng("stuck", request.reference).random() < (
+            self.stuck_rate
+        )
         settle_at = None if stuck else now + dt.timedelta(seconds=self.settle_after_seconds)
         tx = MockBankTransaction.objects.create(
             transaction_id=f"MB{uuid.uuid4().hex[:20].upper()}",
@@ -271,7 +298,7 @@ class MockBank:
         return tx
 
     def get_transaction_status(self, transaction_id: str) -> CustodianTransaction:
-        timed_out = self._enter("get_transaction_status")
+        timed_out = self._enter("get_transaction_status", transaction_id)
         with transaction.atomic():
             tx = self._settle(self._transaction(transaction_id))
         if timed_out:
@@ -279,7 +306,7 @@ class MockBank:
         return _as_transaction(tx)
 
     def cancel_transaction(self, transaction_id: str) -> CustodianTransaction:
-        timed_out = self._enter("cancel_transaction")
+        timed_out = self._enter("cancel_transaction", transaction_id)
         with transaction.atomic():
             tx = self._settle(self._transaction(transaction_id))
             if tx.status == COMPLETED:
@@ -302,7 +329,7 @@ class MockBank:
         return list(self.supported_assets)
 
     def validate_account(self, account_id: str) -> bool:
-        timed_out = self._enter("validate_account")
+        timed_out = self._enter("validate_account", account_id)
         account = self._held(account_id)
         if timed_out:
             raise self._timeout("validate_account")
@@ -313,7 +340,7 @@ class MockBank:
     def get_transaction_history(
         self, account_id: str, *, since: dt.datetime | None = None, limit: int = 100
     ) -> list[CustodianTransaction]:
-        timed_out = self._enter("get_transaction_history")
+        timed_out = self._enter("get_transaction_history", account_id)
         self._settle_due()
         rows = MockBankTransaction.objects.filter(custodian=self.code).filter(
             Q(from_account=account_id) | Q(to_account=account_id)
@@ -326,6 +353,19 @@ class MockBank:
         return history
 
     # --- the sandbox: what a real bank's test environment offers, never used by workflows ------
+
+    def open_customer_account(self, account_id: str, *, name: str) -> MockBankAccount:
+        """A customer's own account here, opened once with the configured opening balances
+        (with DEBUG every customer gets some money to deposit; otherwise none)."""
+        opening = self.customer_opening_balances
+        if opening is None:
+            opening = settings.MOCK_BANK_CUSTOMER_OPENING_BALANCES
+        account, _ = MockBankAccount.objects.get_or_create(
+            custodian=self.code,
+            account_id=account_id,
+            defaults={"name": name[:200], "balances": dict(opening), "created_at": _now()},
+        )
+        return account
 
     def fund(self, account_id: str, asset_code: str, amount: int) -> None:
         """Money arrives in a held account from outside any workflow (a wire we did not start);

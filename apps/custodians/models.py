@@ -204,3 +204,98 @@ class MockBankTransaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.transaction_id} {self.amount} {self.asset_code} {self.status}"
+
+
+class MockBankCall(models.Model):
+    """How often a mock bank was called for one thing (an operation and its subject: a transfer
+    reference, a transaction id, an account): the attempt number its fault draw is seeded with.
+
+    Counted in the database, so a call retried by another process is that call's next attempt
+    there too, and every process draws the same outcome for the same attempt.
+    """
+
+    custodian = models.CharField(max_length=60)
+    operation = models.CharField(max_length=40)
+    subject = models.CharField(max_length=255)
+    calls = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["custodian", "operation", "subject"], name="custodians_mockcall_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.custodian} {self.operation} {self.subject}: {self.calls}"
+
+
+class ExternalAccount(models.Model):
+    """A customer's own account at a custodian, registered with us (plain reference data).
+
+    A deposit pulls money from the account owner's registered account only: pulling from an
+    account id the customer merely names would take someone else's money. A withdrawal goes to
+    the registered account unless the customer names another destination.
+    """
+
+    custodian = models.CharField(max_length=60)
+    account_id = models.CharField(max_length=64)
+    owner_uuid = models.UUIDField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["custodian", "account_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["custodian", "account_id"], name="custodians_external_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["owner_uuid", "custodian"], name="custodians_external_owner")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.custodian} {self.account_id}"
+
+
+class CustodianMovement(models.Model):
+    """A customer deposit or withdrawal through a custodian, as the customer sees it: the read
+    model of the custodian deposit / withdrawal workflow run of the same uuid, projected from
+    the run's events (rebuilt with the workflows app's read models)."""
+
+    class Kind(models.TextChoices):
+        DEPOSIT = "deposit"
+        WITHDRAWAL = "withdrawal"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # running, compensating, or waiting for an operator
+        COMPLETED = "completed"  # the custodian confirmed; the ledger is booked
+        FAILED = "failed"  # never moved at the custodian; nothing is booked
+        RETURNED = "returned"  # moved at the custodian, then sent or credited back
+
+    uuid = models.UUIDField(primary_key=True)  # the workflow run's
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    account_uuid = models.UUIDField()
+    asset_code = models.CharField(max_length=10)
+    amount = models.BigIntegerField()
+    custodian = models.CharField(max_length=60)
+    counterparty = models.CharField(max_length=64)  # the source or the destination
+    reference = models.CharField(max_length=255, blank=True)
+    # Whether the custodian accepted the transfer (its step completed): a compensation then
+    # returns money that really moved there.
+    sent = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "uuid"]
+        indexes = [
+            models.Index(
+                fields=["account_uuid", "kind", "-created_at"], name="custodians_movement_acct"
+            ),
+            models.Index(fields=["status", "kind"], name="custodians_movement_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount} {self.asset_code} ({self.status})"

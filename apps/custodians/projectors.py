@@ -1,4 +1,5 @@
-"""custodians events -> balances, reconciliations, discrepancies, webhook events."""
+"""custodians events -> balances, reconciliations, discrepancies, webhook events; workflows
+events of the custodian deposit and withdrawal runs -> the customers' deposits and withdrawals."""
 
 from __future__ import annotations
 
@@ -14,8 +15,16 @@ from apps.custodians.events import (
 from apps.custodians.models import (
     CustodianBalance,
     CustodianDiscrepancy,
+    CustodianMovement,
     CustodianReconciliation,
     CustodianWebhookEvent,
+)
+from apps.custodians.workflows import CUSTODIAN_DEPOSIT, CUSTODIAN_WITHDRAWAL, TRANSFER_STEPS
+from apps.workflows.events import (
+    StepCompleted,
+    WorkflowCompensated,
+    WorkflowCompleted,
+    WorkflowStarted,
 )
 
 custodians_projector = Projector(
@@ -99,3 +108,55 @@ def _webhook(evt: WebhookReceived, record: EventRecord) -> None:
         effect=evt.effect,
         received_at=record.created_at,
     )
+
+
+# --- deposits and withdrawals: a read model of the workflow runs ----------------------------
+
+# Registered on the workflows event table: a rebuild of the workflows app replays the runs'
+# events and reproduces these rows too.
+movements_projector = Projector("workflows", read_models=(CustodianMovement,))
+MOVEMENT_KINDS = {
+    CUSTODIAN_DEPOSIT: (CustodianMovement.Kind.DEPOSIT, "source"),
+    CUSTODIAN_WITHDRAWAL: (CustodianMovement.Kind.WITHDRAWAL, "destination"),
+}
+Movement = CustodianMovement.Status
+
+
+@movements_projector.on(WorkflowStarted)
+def _movement_started(evt: WorkflowStarted, record: EventRecord) -> None:
+    kind = MOVEMENT_KINDS.get(evt.workflow_type)
+    if kind is None:
+        return
+    kind_name, counterparty = kind
+    CustodianMovement.objects.create(
+        uuid=record.aggregate_uuid,
+        kind=kind_name,
+        status=Movement.PENDING,
+        account_uuid=evt.input["account_uuid"],
+        asset_code=evt.input["asset_code"],
+        amount=evt.input["amount"],
+        custodian=evt.input["custodian"],
+        counterparty=evt.input[counterparty],
+        reference=evt.input.get("reference", ""),
+        created_at=record.created_at,
+    )
+
+
+@movements_projector.on(StepCompleted)
+def _movement_sent(evt: StepCompleted, record: EventRecord) -> None:
+    if evt.step in TRANSFER_STEPS:
+        CustodianMovement.objects.filter(uuid=record.aggregate_uuid).update(sent=True)
+
+
+@movements_projector.on(WorkflowCompleted)
+def _movement_completed(evt: WorkflowCompleted, record: EventRecord) -> None:
+    CustodianMovement.objects.filter(uuid=record.aggregate_uuid).update(
+        status=Movement.COMPLETED, completed_at=record.created_at
+    )
+
+
+@movements_projector.on(WorkflowCompensated)
+def _movement_undone(evt: WorkflowCompensated, record: EventRecord) -> None:
+    movements = CustodianMovement.objects.filter(uuid=record.aggregate_uuid)
+    movements.filter(sent=True).update(status=Movement.RETURNED, completed_at=record.created_at)
+    movements.filter(sent=False).update(status=Movement.FAILED, completed_at=record.created_at)

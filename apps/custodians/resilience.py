@@ -130,7 +130,8 @@ class CircuitBreaker:
         reopen_at = current.opened_at + dt.timedelta(seconds=self.config.open_seconds)
         if now < reopen_at:
             raise CircuitOpen(
-                details={"custodian": self.code, "retry_after": reopen_at.isoformat()}
+                retry_at=reopen_at,
+                details={"custodian": self.code, "retry_after": reopen_at.isoformat()},
             )
         with transaction.atomic():
             state = self._locked()

@@ -1,8 +1,10 @@
-"""Read side of custodians: the registered connectors and their health, balances, discrepancies."""
+"""Read side of custodians: the registered connectors and their health, balances, discrepancies,
+the customers' deposits and withdrawals."""
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,10 +12,12 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.core.errors import NotFound
 from apps.custodians.models import (
     CircuitBreakerState,
     CustodianBalance,
     CustodianDiscrepancy,
+    CustodianMovement,
     CustodianReconciliation,
 )
 from apps.custodians.registry import custodian_codes, custodian_config
@@ -120,3 +124,28 @@ def custodian_balances(custodian: str) -> dict[str, int]:
     return dict(
         CustodianBalance.objects.filter(custodian=custodian).values_list("asset_code", "amount")
     )
+
+
+def movement_get(movement_uuid: uuid.UUID, *, kind: str) -> CustodianMovement:
+    movement = CustodianMovement.objects.filter(uuid=movement_uuid, kind=kind).first()
+    if movement is None:
+        raise NotFound(f"No such {kind}.", details={"uuid": str(movement_uuid)})
+    return movement
+
+
+def movement_list(
+    *, account_uuid: uuid.UUID, kind: str, status: str | None = None
+) -> QuerySet[CustodianMovement]:
+    """An account's deposits or withdrawals, newest first."""
+    movements = CustodianMovement.objects.filter(account_uuid=account_uuid, kind=kind)
+    if status is not None:
+        movements = movements.filter(status=status)
+    return movements.order_by("-created_at", "uuid")
+
+
+def account_has_pending_movements(account_uuid: uuid.UUID) -> bool:
+    """Whether a deposit or withdrawal of the account is still in progress: money may yet
+    arrive for it or be credited back to it."""
+    return CustodianMovement.objects.filter(
+        account_uuid=account_uuid, status=CustodianMovement.Status.PENDING
+    ).exists()

@@ -21,26 +21,49 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from apps.accounts.selectors import balances_by_asset
+from apps.accounts.posting import amount_check
+from apps.accounts.selectors import account_get, balances_by_asset
 from apps.accounts.services import settlement_code, system_account_uuid
+from apps.assets.models import Asset, AssetType
+from apps.assets.selectors import asset_get_active
 from apps.core import store
 from apps.core.context import current_actor
-from apps.core.errors import AggregateNotFound, DomainError, InvalidInput, NotFound
+from apps.core.errors import (
+    AccountClosed,
+    AccountFrozen,
+    AggregateNotFound,
+    AssetNotDepositable,
+    DomainError,
+    InsufficientFunds,
+    InvalidInput,
+    NotFound,
+)
 from apps.custodians.aggregates import (
     Custodian,
     CustodianWebhook,
     custodian_uuid,
     webhook_uuid,
 )
-from apps.custodians.connectors import CustodianConnector, CustodianError
+from apps.custodians.connectors import (
+    CustodianConnector,
+    CustodianError,
+    CustodianTransientError,
+    UnknownCustodian,
+)
 from apps.custodians.models import (
     CustodianDiscrepancy,
     CustodianReconciliation,
     CustodianWebhookEvent,
+    ExternalAccount,
     MockBankAccount,
 )
 from apps.custodians.registry import breaker_for, connector_for, custodian_codes, custodian_config
-from apps.custodians.workflows import BULK_PAYOUT, CUSTODIAN_DEPOSIT, CUSTODIAN_WITHDRAWAL
+from apps.custodians.workflows import (
+    BULK_PAYOUT,
+    CUSTODIAN_DEPOSIT,
+    CUSTODIAN_WITHDRAWAL,
+    movement_run_uuid,
+)
 from apps.workflows.models import WorkflowRun as WorkflowRunView
 from apps.workflows.selectors import workflow_runs_waiting_on
 from apps.workflows.services import workflow_start, workflow_wake
@@ -58,28 +81,136 @@ def _now() -> dt.datetime:
 # --- the custodian workflows -----------------------------------------------------------------
 
 
+class MovementReferenceReused(DomainError):
+    code = "REFERENCE_REUSED"
+    default_message = (
+        "A deposit or withdrawal with this reference exists on this account with other details."
+    )
+    http_status = 409
+
+
+def _custodian_code(custodian: str | None) -> str:
+    code = custodian or settings.DEFAULT_CUSTODIAN
+    try:
+        custodian_config(code)
+    except UnknownCustodian:
+        raise InvalidInput(details={"custodian": [f"unknown custodian {code}"]}) from None
+    return code
+
+
+def _checked_amount(asset_code: str, amount: Any) -> int:
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise InvalidInput(details={"amount": ["must be a positive integer of minor units"]})
+    return amount_check(asset_code, amount)
+
+
+def _depositable(asset_code: str) -> str:
+    """An active asset that is not a basket: GCU and other baskets exist only by composing, so
+    no custodian can hold them (what a custodian holds is asked of it: custodian_asset_check)."""
+    code = asset_get_active(asset_code).code
+    if Asset.objects.filter(code=code, type=AssetType.BASKET).exists():
+        raise AssetNotDepositable(details={"asset_code": code, "reason": "a basket is composed"})
+    return code
+
+
+def custodian_asset_check(*, asset_code: str, custodian: str | None = None) -> str:
+    """Refuse an asset the custodian does not hold (ASSET_NOT_DEPOSITABLE), asking it; returns
+    the asset's code.
+
+    Call it outside any transaction (a slow bank must not hold our locks). A custodian that
+    does not answer proves nothing: the workflow's first step asks again and fails the run.
+    """
+    code = _custodian_code(custodian)
+    asset = _depositable(asset_code)
+    try:
+        supported = connector_for(code).get_supported_assets()
+    except CustodianTransientError:
+        return asset
+    if asset not in supported:
+        raise AssetNotDepositable(details={"asset_code": asset, "custodian": code})
+    return asset
+
+
+def _check_standing(account) -> None:
+    if account.closed:
+        raise AccountClosed(details={"account": str(account.uuid)})
+    if account.frozen:
+        raise AccountFrozen(details={"account": str(account.uuid)})
+
+
+def _check_can_pay(account, asset_code: str, amount: int) -> None:
+    """The debit step's rule, told in the request: a withdrawal beyond the balance is refused
+    before any run exists (the debit step still decides, under the account's lock)."""
+    current = balances_by_asset(account.uuid).get(asset_code, 0)
+    if current < amount:
+        raise InsufficientFunds(
+            details={
+                "account": str(account.uuid),
+                "asset_code": asset_code,
+                "current_balance": current,
+                "requested": amount,
+            }
+        )
+
+
+def _registered_account(account, custodian: str) -> str:
+    if account.owner_id is None:
+        raise InvalidInput(details={"account": ["has no owner with an account at the custodian"]})
+    return external_account_ensure(owner_uuid=account.owner_id, custodian=custodian).account_id
+
+
+def _same_movement(run: WorkflowRunView, input: dict[str, Any], counterparty: str) -> None:
+    """A start with a reference used before returns the first run, if it is the same one."""
+    fields = ("amount", "asset_code", counterparty)
+    if any(run.input.get(f) != input[f] for f in fields):
+        raise MovementReferenceReused(
+            details={"reference": input["reference"], "existing": str(run.uuid)}
+        )
+
+
+def _movement_start(
+    workflow_type: str, input: dict[str, Any], counterparty: str
+) -> WorkflowRunView:
+    run_uuid = movement_run_uuid(workflow_type, input)
+    existing = WorkflowRunView.objects.filter(uuid=run_uuid).first() if run_uuid else None
+    if existing is not None:
+        _same_movement(existing, input, counterparty)
+        return existing
+    return workflow_start(workflow_type=workflow_type, input=input, run_uuid=run_uuid)
+
+
 def custodian_withdrawal_start(
     *,
     account_uuid: uuid.UUID,
     amount: int,
     asset_code: str,
-    destination: str,
+    destination: str | None = None,
     custodian: str | None = None,
     reference: str = "",
 ) -> WorkflowRunView:
-    """Pay money out of an account to `destination` (an account at another bank) through the
-    custodian; runs as a workflow, so the call returns once the run is recorded."""
-    return workflow_start(
-        workflow_type=CUSTODIAN_WITHDRAWAL,
-        input={
-            "account_uuid": str(account_uuid),
-            "amount": amount,
-            "asset_code": asset_code,
-            "destination": destination,
-            "custodian": custodian,
-            "reference": reference,
-        },
-    )
+    """Pay money out of an account to `destination` (default: the owner's registered account at
+    the custodian) through the custodian; runs as a workflow, so the call returns once the run
+    is recorded. The workflow debits the account first and credits it back if the payout fails
+    or the bank returns it.
+
+    A frozen or closed account, or a balance short of the amount, is refused here, before any
+    run exists. The same reference on the same account is the same withdrawal: starting it
+    again returns the first run (REFERENCE_REUSED if the details differ)."""
+    code = _custodian_code(custodian)
+    asset = _depositable(asset_code)
+    amount = _checked_amount(asset, amount)
+    account = account_get(account_uuid)
+    _check_standing(account)
+    _check_can_pay(account, asset, amount)
+    input = {
+        "account_uuid": str(account_uuid),
+        "amount": amount,
+        "asset_code": asset,
+        "destination": destination or _registered_account(account, code),
+        "custodian": code,
+        "reference": reference,
+    }
+    return _movement_start(CUSTODIAN_WITHDRAWAL, input, "destination")
 
 
 def custodian_deposit_start(
@@ -87,22 +218,75 @@ def custodian_deposit_start(
     account_uuid: uuid.UUID,
     amount: int,
     asset_code: str,
-    source: str,
+    source: str | None = None,
     custodian: str | None = None,
     reference: str = "",
 ) -> WorkflowRunView:
-    """Take money in from `source` at the custodian and credit the account once it settled."""
-    return workflow_start(
-        workflow_type=CUSTODIAN_DEPOSIT,
-        input={
-            "account_uuid": str(account_uuid),
-            "amount": amount,
-            "asset_code": asset_code,
-            "source": source,
-            "custodian": custodian,
-            "reference": reference,
-        },
+    """Take money in from `source` (the owner's registered account at the custodian, the
+    default) and credit the account once the custodian confirms it settled.
+
+    Nothing is credited before the custodian holds the money, so every unit in the ledger is
+    backed. The same reference on the same account is the same deposit."""
+    code = _custodian_code(custodian)
+    asset = _depositable(asset_code)
+    amount = _checked_amount(asset, amount)
+    account = account_get(account_uuid)
+    _check_standing(account)
+    input = {
+        "account_uuid": str(account_uuid),
+        "amount": amount,
+        "asset_code": asset,
+        "source": source or _registered_account(account, code),
+        "custodian": code,
+        "reference": reference,
+    }
+    return _movement_start(CUSTODIAN_DEPOSIT, input, "source")
+
+
+# --- the customers' own accounts at the custodians ------------------------------------------
+
+
+def _external_account_id(owner_uuid: uuid.UUID) -> str:
+    return f"CUST-{owner_uuid.hex[:24].upper()}"
+
+
+def external_account_register(
+    *, owner_uuid: uuid.UUID, account_id: str, custodian: str | None = None
+) -> ExternalAccount:
+    """Record that `account_id` at the custodian belongs to the user (onboarding)."""
+    code = _custodian_code(custodian)
+    registered, _ = ExternalAccount.objects.get_or_create(
+        custodian=code,
+        account_id=account_id,
+        defaults={"owner_uuid": owner_uuid, "created_at": _now()},
     )
+    if registered.owner_uuid != owner_uuid:
+        raise InvalidInput(details={"account_id": ["is registered to someone else"]})
+    return registered
+
+
+def external_account_ensure(
+    *, owner_uuid: uuid.UUID, custodian: str | None = None
+) -> ExternalAccount:
+    """The user's registered account at the custodian; the first time, one is registered (and
+    opened at a mock bank, with its configured opening balances in development and demos)."""
+    from apps.custodians.mock_bank import MockBank
+
+    code = _custodian_code(custodian)
+    existing = (
+        ExternalAccount.objects.filter(custodian=code, owner_uuid=owner_uuid)
+        .order_by("created_at", "account_id")
+        .first()
+    )
+    if existing is not None:
+        return existing
+    registered = external_account_register(
+        owner_uuid=owner_uuid, account_id=_external_account_id(owner_uuid), custodian=code
+    )
+    bank = connector_for(code).inner
+    if isinstance(bank, MockBank):
+        bank.open_customer_account(registered.account_id, name=f"customer {owner_uuid}")
+    return registered
 
 
 def bulk_payout_start(
@@ -389,6 +573,16 @@ def mock_bank_openings_seed() -> list[str]:
         connector.validate_account(connector.settlement_account)  # opens it even when empty
         opened.append(code)
     return opened
+
+
+def external_accounts_seed(*, users) -> None:
+    """Each demo customer's own account at each custodian (funded at a mock bank), so a
+    deposit through the API works end to end."""
+    for user in users:
+        if user.is_staff:
+            continue
+        for code in custodian_codes():
+            external_account_ensure(owner_uuid=user.uuid, custodian=code)
 
 
 def circuit_breakers_seed() -> None:

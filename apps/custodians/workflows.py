@@ -9,6 +9,7 @@ transfer it made the first time.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from functools import partial
 from typing import Any
@@ -23,23 +24,26 @@ from apps.custodians.connectors import (
     COMPLETED,
     FAILED,
     PENDING,
+    CircuitOpen,
     CustodianRejected,
     CustodianTransaction,
     CustodianTransientError,
     TransferRequest,
     UnknownCustodian,
 )
+from apps.custodians.models import ExternalAccount
 from apps.custodians.registry import connector_for, custodian_config
 from apps.payments.services import deposit_create, transfer_return, withdrawal_create
 from apps.workflows.definition import (
     Step,
     StepContext,
+    StepDelayed,
     StepError,
     StepPending,
     Workflow,
     register,
 )
-from apps.workflows.selectors import workflow_run_list
+from apps.workflows.models import WorkflowRun as WorkflowRunView
 from apps.workflows.services import workflow_start
 
 CUSTODIAN_DEPOSIT = "custodians.deposit"
@@ -50,6 +54,20 @@ MAX_ACCOUNT_ID = 64
 MAX_REFERENCE = 255
 HISTORY_SEARCH_LIMIT = 500
 CUSTODIAN_ERRORS = (CustodianTransientError,)
+# The steps whose completion means the custodian accepted the transfer: undoing the run after
+# that returns money that really moved there.
+TRANSFER_STEPS = ("send_at_custodian", "receive_at_custodian")
+# Run uuids of movements started with a reference: the same reference on the same account is
+# the same movement, however often it is started (a retried request, a double click).
+MOVEMENT_NAMESPACE = uuid.UUID("0f3e6c1a-52b7-4d8e-9a61-7b2c4e8d9f03")
+
+
+def movement_run_uuid(workflow_type: str, item: dict[str, Any]) -> uuid.UUID | None:
+    """The run uuid of a deposit or withdrawal with a reference (None without one)."""
+    if not item.get("reference"):
+        return None
+    name = f"{workflow_type}:{item['custodian']}:{item['account_uuid']}:{item['reference']}"
+    return uuid.uuid5(MOVEMENT_NAMESPACE, name)
 
 
 # --- input ---------------------------------------------------------------------------------
@@ -84,6 +102,18 @@ def _movement(data: dict[str, Any], counterparty: str, custodian: str) -> dict[s
         "custodian": custodian,
         "reference": reference,
     }
+
+
+def _check_own_source(item: dict[str, Any]) -> dict[str, Any]:
+    """A deposit pulls money from the account owner's own registered account at the custodian;
+    pulling from any account id a caller names would take someone else's money."""
+    owner = account_get(uuid.UUID(item["account_uuid"])).owner_id
+    registered = ExternalAccount.objects.filter(
+        custodian=item["custodian"], account_id=item["source"], owner_uuid=owner
+    ).exists()
+    if owner is None or not registered:
+        raise _field_error("source", "must be the account owner's registered account there")
+    return item
 
 
 def _custodian(data: dict[str, Any]) -> str:
@@ -250,8 +280,36 @@ def _timeout() -> int:
     return settings.CUSTODIAN_SETTLEMENT_TIMEOUT_SECONDS
 
 
+def _seconds_until(at: dt.datetime | None, now: dt.datetime) -> float:
+    if at is None:
+        return float(settings.CUSTODIAN_CIRCUIT_BREAKER["open_seconds"])
+    return max(1.0, (at - now).total_seconds())
+
+
+def _breaker_delays(function):
+    """An open circuit breaker did not call the custodian at all: the step is delayed until the
+    breaker lets calls through again, with no attempt used and nothing compensated."""
+    if function is None:
+        return None
+
+    def call(ctx: StepContext) -> dict[str, Any]:
+        try:
+            return function(ctx)
+        except CircuitOpen as exc:
+            wait = _seconds_until(exc.retry_at, ctx.now)
+            raise StepDelayed(str(exc), retry_after=wait) from None
+
+    return call
+
+
 def _custodian_step(name: str, action, compensation=None, **kwargs) -> Step:
-    return Step(name, action, compensation, transient=CUSTODIAN_ERRORS, **kwargs)
+    return Step(
+        name,
+        _breaker_delays(action),
+        _breaker_delays(compensation),
+        transient=CUSTODIAN_ERRORS,
+        **kwargs,
+    )
 
 
 # --- the workflows ---------------------------------------------------------------------------
@@ -299,7 +357,7 @@ class CustodianDeposit(Workflow):
     type = CUSTODIAN_DEPOSIT
 
     def validate(self, input: dict[str, Any]) -> dict[str, Any]:
-        return _movement(input, "source", _custodian(input))
+        return _check_own_source(_movement(input, "source", _custodian(input)))
 
     def steps(self, input: dict[str, Any]) -> list[Step]:
         return [
@@ -336,10 +394,12 @@ def _start_items(ctx: StepContext) -> dict[str, Any]:
     the children exist if and only if this step is recorded."""
     children = []
     for index, item in enumerate(ctx.input["payouts"]):
+        # A payout with a reference is the same run as a withdrawal started with it on its own.
+        run_uuid = movement_run_uuid(CUSTODIAN_WITHDRAWAL, item)
         child = workflow_start(
             workflow_type=CUSTODIAN_WITHDRAWAL,
             input=item,
-            run_uuid=uuid.uuid5(ctx.run_uuid, f"payout:{index}"),
+            run_uuid=run_uuid or uuid.uuid5(ctx.run_uuid, f"payout:{index}"),
             parent=ctx.run_uuid,
         )
         children.append(str(child.uuid))
@@ -347,8 +407,13 @@ def _start_items(ctx: StepContext) -> dict[str, Any]:
 
 
 def _collect(ctx: StepContext) -> dict[str, Any]:
-    children = {str(run.uuid): run.status for run in workflow_run_list(parent=ctx.run_uuid)}
     order = ctx.results["start_payouts"]["runs"]
+    children = {
+        str(run_uuid): status
+        for run_uuid, status in WorkflowRunView.objects.filter(uuid__in=order).values_list(
+            "uuid", "status"
+        )
+    }
     active = [run for run in order if children.get(run) in ("running", "compensating", None)]
     if active:
         raise StepPending(

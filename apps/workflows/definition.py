@@ -13,9 +13,11 @@ and may have a compensation that undoes it. Two kinds of step:
   `ctx.result = None` (the step's effect is in doubt) and must find out what happened.
 
 A step signals how it went by what it raises: nothing (done), `StepPending` (not yet: ask again
-later, up to the step's deadline), `TransientStepError` or one of the step's `transient`
-exception types (try again with backoff, up to its attempts), anything else a `DomainError`
-included (the step failed: compensate).
+later, up to the step's deadline), `StepDelayed` (it could not even be tried, e.g. the
+custodian's circuit breaker is open: run it again later, with no attempt used and no deadline
+applied, so an outage never compensates a run), `TransientStepError` or one of the step's
+`transient` exception types (try again with backoff, up to its attempts), anything else a
+`DomainError` included (the step failed: compensate).
 """
 
 from __future__ import annotations
@@ -36,6 +38,15 @@ class StepPending(Exception):
     """The step's outcome is not known yet (a transfer still pending at the custodian)."""
 
     def __init__(self, message: str = "not yet", *, retry_after: float = 30):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class StepDelayed(Exception):
+    """The step was not tried at all (a circuit breaker refused the call): run it again after
+    `retry_after` seconds. Uses up no attempt and never fails or compensates the run."""
+
+    def __init__(self, message: str = "delayed", *, retry_after: float = 30):
         super().__init__(message)
         self.retry_after = retry_after
 

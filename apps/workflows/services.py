@@ -45,6 +45,7 @@ from apps.workflows.aggregates import (
 from apps.workflows.definition import (
     Step,
     StepContext,
+    StepDelayed,
     StepPending,
     TransientStepError,
     workflow_definition,
@@ -342,6 +343,8 @@ def _run_step(run: WorkflowRun, step: Step, worker: str) -> _Wait | None:
             _record_completion(run.uuid, worker, step.name, result, attempt)
     except LeaseLost:
         raise
+    except StepDelayed as exc:
+        return _delayed(run, step, "run", exc, now)
     except StepPending as exc:
         return _pending(run, step, "run", exc, started_at, now, worker)
     except Exception as exc:
@@ -364,6 +367,8 @@ def _compensate_step(run: WorkflowRun, step: Step, worker: str) -> _Wait | None:
             _record(run.uuid, worker, lambda r: r.compensate_step(step=step.name, result=result))
     except LeaseLost:
         raise
+    except StepDelayed as exc:
+        return _delayed(run, step, "compensate", exc, now)
     except StepPending as exc:
         return _pending(run, step, "compensate", exc, started_at, now, worker)
     except Exception as exc:
@@ -400,6 +405,15 @@ def _pending(
         _give_up(run, step, phase, error, worker)
         return None
     return _Wait(min(now + dt.timedelta(seconds=exc.retry_after), deadline), poll=True)
+
+
+def _delayed(run: WorkflowRun, step: Step, phase: str, exc: StepDelayed, now: dt.datetime) -> _Wait:
+    """Not tried (an open circuit breaker): due again after the delay, the attempt given back
+    like a poll's, and no deadline: waiting out an outage must not undo money already sent."""
+    logger.warning(
+        "workflow %s: %s %s delayed %.0f s (%s)", run.uuid, phase, step.name, exc.retry_after, exc
+    )
+    return _Wait(now + dt.timedelta(seconds=exc.retry_after), poll=True)
 
 
 def _failed(

@@ -1,3 +1,4 @@
+import uuid
 from contextlib import contextmanager
 
 import pytest
@@ -5,6 +6,8 @@ from django.db import transaction
 from rest_framework.test import APIClient
 
 from apps.core.seeding import seed_reference_data
+from apps.custodians.registry import connector_for
+from apps.payments.services import deposit_create
 from apps.users.services import token_create
 from tests.factories import StaffFactory, UserFactory
 
@@ -102,16 +105,19 @@ def staff_api(bank):
 
 @pytest.fixture
 def open_account(api):
+    """Open an account through the API; `funded` books money on it through the ledger service
+    and puts the same at the mock bank's omnibus account, so both books agree (a deposit
+    through the API is a custodian workflow, tested in tests/custodians)."""
+
     def make(client=None, name="Main", funded=None):
         client = client or api
         account = client.post("/api/v1/accounts", {"name": name}, format="json").json()
+        bank = connector_for().inner
         for asset_code, amount in (funded or {}).items():
-            response = client.post(
-                f"/api/v1/accounts/{account['uuid']}/deposit",
-                {"amount": amount, "asset_code": asset_code},
-                format="json",
+            deposit_create(
+                account_uuid=uuid.UUID(account["uuid"]), amount=amount, asset_code=asset_code
             )
-            assert response.status_code == 201, response.json()
+            bank.fund(bank.settlement_account, asset_code, amount)
         return account
 
     return make

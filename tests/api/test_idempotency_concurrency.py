@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import uuid
 from collections import Counter
 
 import pytest
@@ -15,8 +16,12 @@ from django.db import connections
 from rest_framework.test import APIClient
 
 from apps.core.seeding import seed_reference_data
+from apps.custodians.models import CustodianMovement
+from apps.custodians.registry import connector_for
+from apps.payments.services import deposit_create
 from apps.users.services import token_create
 from tests.factories import UserFactory
+from tests.workflows.support import set_eager
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -61,6 +66,14 @@ def _snapshot(response) -> tuple[int, dict]:
     return response.status_code, response.json()
 
 
+@pytest.fixture(autouse=True)
+def _eager_tasks():
+    """A withdrawal is a workflow: run it in the request's thread once it commits."""
+    previous = set_eager(True)
+    yield
+    set_eager(previous)
+
+
 @pytest.fixture
 def customers():
     seed_reference_data()
@@ -72,13 +85,10 @@ def customers():
 def _open(header: str, funded: dict[str, int] | None = None) -> str:
     client = _client(header)
     account = client.post("/api/v1/accounts", {"name": "Main"}, format="json").json()["uuid"]
-    for asset_code, amount in (funded or {}).items():
-        response = client.post(
-            f"/api/v1/accounts/{account}/deposit",
-            {"amount": amount, "asset_code": asset_code},
-            format="json",
-        )
-        assert response.status_code == 201, response.json()
+    bank = connector_for().inner
+    for asset_code, amount in (funded or {}).items():  # on the ledger and at the mock bank
+        deposit_create(account_uuid=uuid.UUID(account), amount=amount, asset_code=asset_code)
+        bank.fund(bank.settlement_account, asset_code, amount)
     return account
 
 
@@ -92,18 +102,18 @@ def _history(header: str, account: str) -> list[dict]:
     return body["results"]
 
 
-def _check_once(responses: list[tuple[int, dict]]) -> dict:
-    """Every answer is the one 201 body, or 409 IDEMPOTENCY_KEY_REUSED (still in flight)."""
+def _check_once(responses: list[tuple[int, dict]], done: int = 201) -> dict:
+    """Every answer is the one `done` body, or 409 IDEMPOTENCY_KEY_REUSED (still in flight)."""
     statuses = Counter(status for status, _ in responses)
-    assert set(statuses) <= {201, 409}, responses
-    assert statuses[201] >= 1, responses
-    created = {repr(sorted(body.items())) for status, body in responses if status == 201}
+    assert set(statuses) <= {done, 409}, responses
+    assert statuses[done] >= 1, responses
+    created = {repr(sorted(body.items())) for status, body in responses if status == done}
     assert len(created) == 1, f"different bodies for one key: {created}"
     for status, body in responses:
         if status == 409:
             assert set(body) == {"error", "message", "details"}, body
             assert body["error"] == "IDEMPOTENCY_KEY_REUSED", body
-    return next(body for status, body in responses if status == 201)
+    return next(body for status, body in responses if status == done)
 
 
 def test_one_withdrawal_key_from_many_clients_withdraws_once(customers):
@@ -120,15 +130,18 @@ def test_one_withdrawal_key_from_many_clients_withdraws_once(customers):
         ),
     )
     assert errors == []
-    first = _check_once(results)
-    assert first["amount"] == 1_000 and first["kind"] == "withdrawal"
+    first = _check_once(results, done=202)
+    assert first["amount"] == 1_000 and "destination" in first
     assert _balance(alice, account) == 9_000
     withdrawals = [e for e in _history(alice, account) if e["type"] == "withdrawal"]
-    assert [e["uuid"] for e in withdrawals] == [first["uuid"]]
+    assert len(withdrawals) == 1
+    assert list(CustodianMovement.objects.values_list("uuid", flat=True)) == [
+        uuid.UUID(first["uuid"])
+    ]
 
     # afterwards every client gets the stored answer again
     replay = clients[0].post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="wd-race")
-    assert (replay.status_code, replay.json()) == (201, first)
+    assert (replay.status_code, replay.json()) == (202, first)
     assert replay["Idempotent-Replayed"] == "true"
     assert _balance(alice, account) == 9_000
 
@@ -173,11 +186,11 @@ def test_one_key_with_different_bodies_at_once_moves_money_once_at_most(customer
     )
     assert errors == []
     statuses = Counter(status for status, _ in results)
-    assert statuses[201] == 1 and statuses[409] == THREADS - 1, results
+    assert statuses[202] == 1 and statuses[409] == THREADS - 1, results
     for status, body in results:
         if status == 409:
             assert body["error"] == "IDEMPOTENCY_KEY_REUSED"
-    winner = next(body for status, body in results if status == 201)
+    winner = next(body for status, body in results if status == 202)
     assert _balance(alice, account) == 10_000 - winner["amount"]
 
 
@@ -211,7 +224,8 @@ def test_different_keys_on_one_account_all_land(customers):
 
     results, errors = _race(THREADS, request)
     assert errors == []
-    assert [status for status, _ in results] == [201] * THREADS, results
+    # withdrawals are workflows (202), transfers are booked at once (201)
+    assert [status for status, _ in results] == [201, 202] * (THREADS // 2), results
     moved = sum(100 * (i + 1) for i in range(THREADS))
     to_bob = sum(100 * (i + 1) for i in range(0, THREADS, 2))
     assert _balance(alice, source) == 10_000 - moved
@@ -241,9 +255,14 @@ def test_concurrent_withdrawals_never_overdraw(customers):
         ),
     )
     assert errors == []
+    # Refused in the request when the balance is already short (422, no run), else accepted
+    # (202) and decided by the debit step under the account's lock: two complete, the rest
+    # fail and move nothing.
     statuses = Counter(status for status, _ in results)
-    assert statuses == Counter({201: 2, 422: THREADS - 2}), results
+    assert set(statuses) <= {202, 422} and statuses[202] >= 2, results
     for status, body in results:
         if status == 422:
             assert body["error"] == "INSUFFICIENT_FUNDS"
+    outcomes = Counter(CustodianMovement.objects.values_list("status", flat=True))
+    assert outcomes == Counter({"completed": 2, "failed": statuses[202] - 2}), outcomes
     assert _balance(alice, account) == 500

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apps.custodians.services import custodian_deposit_start, custodian_withdrawal_start
+from apps.payments.services import deposit_create
 from apps.users.services import token_create
 from tests.api.conftest import assert_error, client_for, shared_data
 from tests.factories import UserFactory
@@ -28,7 +31,7 @@ API_PREFIX = "api/v1/"
 # Methods every view answers generically (HEAD mirrors GET, OPTIONS describes the view).
 GENERIC_METHODS = {"head", "options"}
 # Path parameters that address an object owned by one customer.
-OWNED_KWARGS = {"account_uuid", "transfer_uuid", "token_id"}
+OWNED_KWARGS = {"account_uuid", "transfer_uuid", "token_id", "movement_uuid"}
 
 
 @dataclass(frozen=True)
@@ -64,8 +67,12 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("accounts", "POST"): Expect(anon=401, cross=None, own=201),
     ("account", "GET"): Expect(anon=401, cross=404, own=200),
     ("account", "DELETE"): Expect(anon=401, cross=404, own=204, empty_account=True),
-    ("account-deposit", "POST"): Expect(anon=401, cross=404, own=201),
-    ("account-withdraw", "POST"): Expect(anon=401, cross=404, own=201),
+    ("account-deposit", "POST"): Expect(anon=401, cross=404, own=202),
+    ("account-withdraw", "POST"): Expect(anon=401, cross=404, own=202),
+    ("account-deposits", "GET"): Expect(anon=401, cross=404, own=200),
+    ("account-withdrawals", "GET"): Expect(anon=401, cross=404, own=200),
+    ("deposit", "GET"): Expect(anon=401, cross=404, own=200),
+    ("withdrawal", "GET"): Expect(anon=401, cross=404, own=200),
     ("account-freeze", "POST"): staff_only(cross=404),
     ("account-unfreeze", "POST"): staff_only(cross=404),
     ("account-balances", "GET"): Expect(anon=401, cross=404, own=200),
@@ -189,6 +196,8 @@ class Customer:
     empty_account: str
     transfer: str  # a transfer out of `account`
     spare_token: str  # the id of a token other than the one `client` uses
+    deposit: str  # a deposit to `account`, pending at the custodian
+    withdrawal: str  # a withdrawal from `account`, pending
 
 
 @dataclass(frozen=True)
@@ -206,12 +215,7 @@ def _open(client: APIClient, name: str, funded: dict[str, int] | None = None) ->
     assert response.status_code == 201, response.json()
     account = response.json()["uuid"]
     for asset_code, amount in (funded or {}).items():
-        response = client.post(
-            f"/api/v1/accounts/{account}/deposit",
-            {"amount": amount, "asset_code": asset_code},
-            format="json",
-        )
-        assert response.status_code == 201, response.json()
+        deposit_create(account_uuid=uuid.UUID(account), amount=amount, asset_code=asset_code)
     return account
 
 
@@ -233,7 +237,19 @@ def _customer(user, counterparty_account: str | None) -> Customer:
     )
     assert compose.status_code == 201, compose.json()
     spare = token_create(user=user, name="spare").token
-    return Customer(user, client, account, empty, response.json()["uuid"], str(spare.uuid))
+    movement = {"account_uuid": uuid.UUID(account), "amount": 100, "asset_code": "USD"}
+    deposit = custodian_deposit_start(**movement)
+    withdrawal = custodian_withdrawal_start(**movement)
+    return Customer(
+        user,
+        client,
+        account,
+        empty,
+        response.json()["uuid"],
+        str(spare.uuid),
+        str(deposit.uuid),
+        str(withdrawal.uuid),
+    )
 
 
 def _active_poll() -> str:
@@ -275,6 +291,7 @@ def _kwargs(route: Route, target: Customer, world: World, expect: Expect) -> dic
         "account_uuid": target.empty_account if expect.empty_account else target.account,
         "transfer_uuid": target.transfer,
         "token_id": target.spare_token,
+        "movement_uuid": target.withdrawal if route.name == "withdrawal" else target.deposit,
         "poll_uuid": world.poll,
         "code": "USD",
         "from_code": "USD",
@@ -438,6 +455,8 @@ def test_a_customer_on_another_customers_objects(case, world):
         empty_account=NOBODY.format(2),
         transfer=NOBODY.format(3),
         spare_token=NOBODY.format(4),
+        deposit=NOBODY.format(5),
+        withdrawal=NOBODY.format(6),
     )
     answers = []
     for target in (world.bob, nobody):

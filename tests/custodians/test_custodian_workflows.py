@@ -14,8 +14,8 @@ from apps.accounts.reconciliation import ledger_reconcile
 from apps.accounts.selectors import balances_by_asset
 from apps.accounts.services import account_freeze, account_open, settlement_code
 from apps.accounts.services import system_account_uuid as system_uuid
-from apps.core.errors import InvalidInput, NotFound
-from apps.custodians.models import MockBankTransaction
+from apps.core.errors import AccountFrozen, InsufficientFunds, InvalidInput, NotFound
+from apps.custodians.models import CustodianMovement, ExternalAccount, MockBankTransaction
 from apps.custodians.registry import connector_for
 from apps.custodians.services import (
     bulk_payout_start,
@@ -25,7 +25,7 @@ from apps.custodians.services import (
     custodian_withdrawal_start,
 )
 from apps.payments.models import Transfer
-from apps.payments.services import deposit_create
+from apps.payments.services import deposit_create, transfer_create
 from apps.workflows.selectors import workflow_run_get, workflow_run_list, workflow_steps
 from apps.workflows.services import workflow_advance, workflow_compensate, workflow_retry
 from tests.custodians.conftest import OMNIBUS
@@ -94,7 +94,7 @@ def test_the_input_is_checked_before_a_run_starts(funded_account):
     with pytest.raises(InvalidInput):
         withdraw(funded_account, amount=0)
     with pytest.raises(InvalidInput):
-        withdraw(funded_account, destination="")
+        withdraw(funded_account, destination="X" * 65)
     with pytest.raises(InvalidInput):
         withdraw(funded_account, custodian="no_such_bank")
     with pytest.raises(NotFound):
@@ -104,12 +104,30 @@ def test_the_input_is_checked_before_a_run_starts(funded_account):
     assert not workflow_run_list().exists()
 
 
-def test_not_enough_money_in_the_account_fails_before_anything_leaves(funded_account):
-    run = withdraw(funded_account, amount=100_001)
+def test_a_withdrawal_beyond_the_balance_is_refused_before_a_run_exists(funded_account):
+    with pytest.raises(InsufficientFunds) as refused:
+        withdraw(funded_account, amount=100_001)
+    assert refused.value.details["current_balance"] == 100_000
+    assert refused.value.details["requested"] == 100_001
+    assert not workflow_run_list().exists()
+    account_freeze(account_uuid=funded_account.uuid, reason="investigation")
+    with pytest.raises(AccountFrozen):
+        withdraw(funded_account, amount=1)
+    assert not workflow_run_list().exists()
+
+
+def test_money_spent_before_the_debit_step_fails_the_run_before_anything_leaves(
+    funded_account, bank
+):
+    run = withdraw(funded_account, amount=100_000)
+    other = account_open(name="Other", owner_uuid=funded_account.owner_id)
+    transfer_create(
+        from_account=funded_account.uuid, to_account=other.uuid, amount=1, asset_code="USD"
+    )
     assert workflow_advance(run_uuid=run.uuid) == "compensated"
     run = workflow_run_get(run.uuid)
     assert run.error["code"] == "INSUFFICIENT_FUNDS" and run.error["step"] == "debit_ledger"
-    assert usd(funded_account.uuid) == 100_000
+    assert usd(funded_account.uuid) == 99_999
     assert not MockBankTransaction.objects.exists()
     assert_books_agree()
 
@@ -245,6 +263,13 @@ def test_a_compensation_that_cannot_reach_the_custodian_fails_and_is_retried_by_
     funded_account, mock_options, clock, settings
 ):
     settings.WORKFLOW_COMPENSATION_MAX_ATTEMPTS = 2
+    # The breaker stays closed (an open one delays a step and uses up nothing): the attempts run
+    # out on real failures.
+    settings.CUSTODIAN_CIRCUIT_BREAKER = {
+        **settings.CUSTODIAN_CIRCUIT_BREAKER,
+        "failure_threshold": 100,
+        "window": 100,
+    }
     mock_options(settle_after_seconds=3600, fail_operations=["cancel_transaction"])
     run = withdraw(funded_account)
     assert workflow_advance(run_uuid=run.uuid) == "waiting"
@@ -268,10 +293,16 @@ def test_a_compensation_that_cannot_reach_the_custodian_fails_and_is_retried_by_
 # --- deposit --------------------------------------------------------------------------------
 
 
-def deposit(account, amount=30_000, source="EXT-ALICE-1"):
+def deposit(account, amount=30_000, **kwargs):
+    """From the owner's registered account at the mock bank (opened with the DEBUG opening
+    balances: 10,000.00 USD)."""
     return custodian_deposit_start(
-        account_uuid=account.uuid, amount=amount, asset_code="USD", source=source
+        account_uuid=account.uuid, amount=amount, asset_code="USD", **kwargs
     )
+
+
+def registered(account) -> str:
+    return ExternalAccount.objects.get(owner_uuid=account.owner_id).account_id
 
 
 def test_a_deposit_takes_the_money_in_at_the_custodian_then_credits_the_ledger(
@@ -290,8 +321,8 @@ def test_a_deposit_takes_the_money_in_at_the_custodian_then_credits_the_ledger(
 
 
 def test_a_deposit_the_ledger_refuses_is_sent_back_at_the_custodian(funded_account):
-    account_freeze(account_uuid=funded_account.uuid, reason="investigation")
     run = deposit(funded_account)
+    account_freeze(account_uuid=funded_account.uuid, reason="investigation")  # after the start
     assert workflow_advance(run_uuid=run.uuid) == "compensated"
     run = workflow_run_get(run.uuid)
     assert run.error["code"] == "ACCOUNT_FROZEN" and run.error["step"] == "credit_ledger"
@@ -300,7 +331,7 @@ def test_a_deposit_the_ledger_refuses_is_sent_back_at_the_custodian(funded_accou
     returned = MockBankTransaction.objects.get(transaction_id=undo["return_transaction_id"])
     assert (returned.from_account, returned.to_account, returned.amount) == (
         OMNIBUS,
-        "EXT-ALICE-1",
+        registered(funded_account),
         30_000,
     )
     assert usd(funded_account.uuid) == 100_000 and omnibus_usd() == 100_000
@@ -319,9 +350,9 @@ def test_a_pending_deposit_compensated_on_request_is_cancelled(funded_account, m
 
 
 def test_a_return_that_settles_later_is_waited_for(funded_account, mock_options, clock):
-    account_freeze(account_uuid=funded_account.uuid, reason="investigation")
     mock_options(settle_after_seconds=20)
     run = deposit(funded_account)
+    account_freeze(account_uuid=funded_account.uuid, reason="investigation")
     assert workflow_advance(run_uuid=run.uuid) == "waiting"  # incoming pending
     clock.advance(30)
     assert workflow_advance(run_uuid=run.uuid) == "waiting"  # credit refused; return pending
@@ -434,3 +465,66 @@ def test_a_bulk_payout_checks_every_item_before_it_starts(payees):
     assert refused.value.details["index"] == 1
     with pytest.raises(InvalidInput):
         bulk_payout_start(payouts=[], atomic=True)
+
+
+# --- an open circuit breaker ----------------------------------------------------------------
+
+
+def advance_until_done(run, clock, seconds: int, rounds: int) -> list[str]:
+    outcomes = []
+    for _ in range(rounds):
+        clock.advance(seconds)
+        outcomes.append(workflow_advance(run_uuid=run.uuid))
+        if outcomes[-1] in ("completed", "compensated", "failed"):
+            break
+    return outcomes
+
+
+def test_an_open_breaker_delays_a_step_and_never_uses_attempts_or_compensates(
+    funded_account, mock_options, clock, settings
+):
+    settings.WORKFLOW_STEP_MAX_ATTEMPTS = 2
+    mock_options(settle_after_seconds=30)
+    run = withdraw(funded_account)
+    assert workflow_advance(run_uuid=run.uuid) == "waiting"  # sent; pending at the bank
+    sent = MockBankTransaction.objects.get()
+    # The bank goes down while the run polls: the real failures open the breaker.
+    mock_options(settle_after_seconds=30, fail_operations=["get_transaction_status"])
+    clock.advance(30)
+    assert workflow_advance(run_uuid=run.uuid) == "waiting"  # attempt 1 failed (3 calls)
+    clock.advance(settings.WORKFLOW_RETRY_MAX_SECONDS)
+    assert workflow_advance(run_uuid=run.uuid) == "waiting"  # 2 more: the breaker opens
+    assert connector_for().breaker.state().state == "open"
+    # While it is open the step waits for it, however long: nothing is compensated.
+    open_seconds = settings.CUSTODIAN_CIRCUIT_BREAKER["open_seconds"]
+    while_open = advance_until_done(run, clock, open_seconds // 4, rounds=3)
+    assert set(while_open) <= {"waiting", "not_due"}
+    assert workflow_run_get(run.uuid).status == "running"
+    assert usd(funded_account.uuid) == 75_000
+    # The bank is back; the breaker lets a trial call through once its open period ends.
+    mock_options(settle_after_seconds=30)
+    assert advance_until_done(run, clock, open_seconds, rounds=3)[-1] == "completed"
+    assert list(MockBankTransaction.objects.values_list("pk", "status")) == [(sent.pk, "completed")]
+    verify = steps(run)["verify_at_custodian"]
+    assert verify.status == "completed" and verify.attempts <= settings.WORKFLOW_STEP_MAX_ATTEMPTS
+    assert usd(funded_account.uuid) == 75_000 and omnibus_usd() == 75_000
+    assert CustodianMovement.objects.get(uuid=run.uuid).status == "completed"
+    assert_books_agree()
+
+
+def test_a_breaker_open_before_the_run_starts_delays_it_until_it_closes(
+    funded_account, clock, settings
+):
+    settings.WORKFLOW_STEP_MAX_ATTEMPTS = 1
+    breaker = connector_for().breaker
+    for _ in range(5):
+        breaker.record_failure(RuntimeError("connection refused"))
+    run = withdraw(funded_account)
+    assert workflow_advance(run_uuid=run.uuid) == "waiting"
+    assert workflow_run_get(run.uuid).status == "running"
+    assert usd(funded_account.uuid) == 100_000  # not debited yet: check_destination waits
+    open_seconds = settings.CUSTODIAN_CIRCUIT_BREAKER["open_seconds"]
+    assert advance_until_done(run, clock, open_seconds, rounds=3)[-1] == "completed"
+    assert MockBankTransaction.objects.count() == 1
+    assert usd(funded_account.uuid) == 75_000
+    assert_books_agree()

@@ -16,7 +16,7 @@ from apps.custodians.connectors import (
     TransferRequest,
 )
 from apps.custodians.mock_bank import MockBank
-from apps.custodians.models import MockBankTransaction
+from apps.custodians.models import MockBankCall, MockBankTransaction
 from tests.custodians.conftest import OMNIBUS
 
 pytestmark = pytest.mark.django_db
@@ -117,21 +117,40 @@ def test_stuck_transfers_stay_pending_for_ever_and_the_bank_may_fail_them(mock_o
     assert bank.get_balance(OMNIBUS, "USD").amount == 1_000
 
 
-def test_injected_errors_follow_the_seed(db):
-    def outcomes(seed: int) -> list[str]:
-        bank = MockBank(code="mock_bank", error_rate=0.5, seed=seed)
-        seen = []
-        for _ in range(20):
-            try:
-                bank.get_supported_assets()
-                seen.append("ok")
-            except CustodianUnavailable:
-                seen.append("down")
-        return seen
+def _outcome(bank: MockBank, account_id: str) -> str:
+    try:
+        bank.validate_account(account_id)
+    except CustodianUnavailable:
+        return "down"
+    return "ok"
 
-    assert outcomes(7) == outcomes(7)
-    assert outcomes(7) != outcomes(8)
-    assert 3 <= outcomes(7).count("down") <= 17
+
+def test_injected_errors_are_drawn_per_call_so_processes_do_not_fail_together(db):
+    # Two processes with the same seed, each calling about its own accounts. Drawn from one
+    # generator per process, both would fail on their n-th call alike.
+    first = MockBank(code="mock_bank", error_rate=0.5, seed=7)
+    second = MockBank(code="mock_bank", error_rate=0.5, seed=7)
+    seen_first = [_outcome(first, f"EXT-A-{i:03}") for i in range(40)]
+    seen_second = [_outcome(second, f"EXT-B-{i:03}") for i in range(40)]
+    assert seen_first != seen_second
+    assert 5 <= seen_first.count("down") <= 35
+
+    # The same attempt of the same call fails or not in every process: the attempts are
+    # counted at the bank, so a fresh process after the same history draws the same.
+    MockBankCall.objects.all().delete()
+    replayed = MockBank(code="mock_bank", error_rate=0.5, seed=7)
+    assert [_outcome(replayed, f"EXT-A-{i:03}") for i in range(40)] == seen_first
+    MockBankCall.objects.all().delete()
+    other_seed = MockBank(code="mock_bank", error_rate=0.5, seed=8)
+    assert [_outcome(other_seed, f"EXT-A-{i:03}") for i in range(40)] != seen_first
+
+    # A retry is the call's next attempt, drawn anew: another process retrying a call that
+    # failed is not bound to fail again.
+    failed = next(f"EXT-A-{i:03}" for i, o in enumerate(seen_first) if o == "down")
+    retries = [_outcome(second, failed) for _ in range(10)]
+    assert "ok" in retries
+    calls = MockBankCall.objects.get(operation="validate_account", subject=failed)
+    assert calls.calls == 11
 
 
 def test_an_injected_timeout_of_a_transfer_happens_after_the_bank_made_it(db):
