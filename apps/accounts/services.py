@@ -9,9 +9,10 @@ from guardian.shortcuts import assign_perm
 
 from apps.accounts.aggregates import CUSTOMER, SYSTEM, Account
 from apps.accounts.models import Account as AccountView
+from apps.accounts.posting import accounts_lock
 from apps.core import store
 from apps.core.context import current_actor
-from apps.core.errors import AggregateNotFound, NotFound
+from apps.core.errors import AccountHasPendingMovements
 
 # System accounts have fixed uuids derived from their code, so every installation agrees on them
 # and reference data can be loaded any number of times.
@@ -31,14 +32,6 @@ def system_account_uuid(code: str) -> uuid.UUID:
 def system_account_codes() -> list[str]:
     custodians = settings.CUSTODIANS
     return [*(settlement_code(c) for c in custodians), FEES, FX_POSITION]
-
-
-def load_accounts(*uuids: uuid.UUID) -> list[Account]:
-    """Lock and load accounts for a command; an unknown uuid is NOT_FOUND."""
-    try:
-        return store.load(Account, *uuids)
-    except AggregateNotFound as exc:
-        raise NotFound("No such account.", details=exc.details) from None
 
 
 OWNER_PERMISSIONS = (
@@ -85,7 +78,7 @@ def system_accounts_seed() -> None:
 
 @store.command
 def account_freeze(*, account_uuid: uuid.UUID, reason: str) -> AccountView:
-    (account,) = load_accounts(account_uuid)
+    account = accounts_lock([account_uuid])[account_uuid]
     account.freeze(reason=reason, by=current_actor())
     store.save(account)
     return AccountView.objects.get(uuid=account_uuid)
@@ -93,7 +86,7 @@ def account_freeze(*, account_uuid: uuid.UUID, reason: str) -> AccountView:
 
 @store.command
 def account_unfreeze(*, account_uuid: uuid.UUID, reason: str = "") -> AccountView:
-    (account,) = load_accounts(account_uuid)
+    account = accounts_lock([account_uuid])[account_uuid]
     account.unfreeze(reason=reason, by=current_actor())
     store.save(account)
     return AccountView.objects.get(uuid=account_uuid)
@@ -101,7 +94,13 @@ def account_unfreeze(*, account_uuid: uuid.UUID, reason: str = "") -> AccountVie
 
 @store.command
 def account_close(*, account_uuid: uuid.UUID, reason: str = "") -> AccountView:
-    (account,) = load_accounts(account_uuid)
+    from apps.custodians.selectors import account_has_pending_movements
+
+    account = accounts_lock([account_uuid])[account_uuid]
+    # A deposit or withdrawal in progress may still credit the account (money arriving, a
+    # payout credited back): closing it now would strand that money.
+    if account_has_pending_movements(account_uuid):
+        raise AccountHasPendingMovements(details={"account": str(account_uuid)})
     account.close(by=current_actor(), reason=reason)
     store.save(account)
     return AccountView.objects.get(uuid=account_uuid)
