@@ -73,6 +73,7 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("account-withdrawals", "GET"): Expect(anon=401, cross=404, own=200),
     ("deposit", "GET"): Expect(anon=401, cross=404, own=200),
     ("withdrawal", "GET"): Expect(anon=401, cross=404, own=200),
+    ("account-adjustments", "POST"): staff_only(cross=404),
     ("account-freeze", "POST"): staff_only(cross=404),
     ("account-unfreeze", "POST"): staff_only(cross=404),
     ("account-balances", "GET"): Expect(anon=401, cross=404, own=200),
@@ -324,6 +325,7 @@ def _body(name: str, method: str, target: Customer, counterparty: str) -> dict[s
         ("accounts", "POST"): {"name": "Holidays"},
         ("account-deposit", "POST"): {"amount": 100, "asset_code": "USD"},
         ("account-withdraw", "POST"): {"amount": 100, "asset_code": "USD"},
+        ("account-adjustments", "POST"): {"amount": 100, "asset_code": "USD", "reason": "fix"},
         ("account-freeze", "POST"): {"reason": "suspicious activity"},
         ("account-unfreeze", "POST"): {"reason": "cleared"},
         ("transfers", "POST"): transfer,
@@ -496,6 +498,12 @@ def test_staff_may_do_the_staff_only_actions(world, staff_api):
     )
     assert response.status_code == 200, response.json()
     assert response.json()["status"] == "reversed"
+    response = staff_api.post(
+        f"{account}/adjustments",
+        {"amount": 100, "asset_code": "USD", "reason": "fix"},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
 
 
 def test_lists_show_a_customer_only_his_own_objects(world):

@@ -66,6 +66,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("assets.Asset", "activate_assets"): _ADMINISTRATORS,
     ("assets.Asset", "deactivate_assets"): _ADMINISTRATORS,
     ("assets.ExchangeRate", "deactivate_rates"): _ADMINISTRATORS,
+    ("assets.ExchangeRate", "approve_rates"): _ADMINISTRATORS,  # a staff member not the maker
+    ("assets.ExchangeRate", "reject_rates"): _ADMINISTRATORS,
     ("assets.ExchangeRate", "add_manual_rate"): _ADMINISTRATORS,  # unfold actions_list
     ("assets.ExchangeRate", "refresh_rates"): _ADMINISTRATORS,  # unfold actions_list
     # Governance: administrators run polls; compliance and administrators verify signatures.

@@ -315,13 +315,18 @@ class LedgerMachine(RuleBasedStateMachine):
             return "VALIDATION_ERROR"
         if source is target:
             return "SAME_ACCOUNT"
-        if source.frozen:
-            return "SOURCE_ACCOUNT_FROZEN"
-        if target.frozen:
-            return "DESTINATION_ACCOUNT_FROZEN"
+        # too small to convert is bad input (400), refused before any account's standing
         if to_asset != asset and convert(amount, asset, to_asset).converted_amount <= 0:
             return "VALIDATION_ERROR"
-        return source.refusal_to_pay(asset, amount) or target.refusal_to_receive()
+        # the kernel checks each account's standing, the payer's first, before any balance
+        for party, frozen_code in (
+            (source, "SOURCE_ACCOUNT_FROZEN"),
+            (target, "DESTINATION_ACCOUNT_FROZEN"),
+        ):
+            refusal = party.refusal_to_receive()
+            if refusal:
+                return frozen_code if refusal == "ACCOUNT_FROZEN" else refusal
+        return source.refusal_to_pay(asset, amount)
 
     def _transfer(self, source, hop, amount, asset, to_asset):
         destination = self._destination(source, hop)
