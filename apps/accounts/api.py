@@ -44,9 +44,9 @@ from apps.payments.api import (
     PendingApprovalSerializer,
     TransferSerializer,
     account_transfers_page,
+    staff_movement_response,
 )
 from apps.payments.limits import operation_limit_take
-from apps.payments.services import manual_movement_submit
 
 VIEW, TRANSACT, FREEZE, CLOSE = (
     "accounts.view_account",
@@ -460,7 +460,7 @@ class AdjustmentView(APIView):
 
 def _adjust(account_uuid: uuid.UUID, data: dict) -> tuple[int, dict]:
     amount = data["amount"]
-    outcome = manual_movement_submit(
+    return staff_movement_response(
         kind="deposit" if amount > 0 else "withdrawal",
         account_uuid=account_uuid,
         asset_code=data["asset_code"],
@@ -468,7 +468,3 @@ def _adjust(account_uuid: uuid.UUID, data: dict) -> tuple[int, dict]:
         reason=data["reason"],
         reference=data.get("reference", ""),
     )
-    if outcome.transfer is not None:
-        return status.HTTP_201_CREATED, TransferSerializer(outcome.transfer).data
-    pending = {"uuid": outcome.request.uuid, "status": "pending_approval"}
-    return status.HTTP_202_ACCEPTED, PendingApprovalSerializer(pending).data

@@ -135,7 +135,7 @@ def _staff_transfer(data: dict) -> tuple[int, dict]:
         raise InvalidInput(details={"reason": ["staff moving a customer's money give a reason"]})
     if data.get("to_asset_code") not in (None, data["asset_code"]):
         raise InvalidInput(details={"to_asset_code": ["staff transfers stay in one asset"]})
-    outcome = manual_movement_submit(
+    return staff_movement_response(
         kind="transfer",
         account_uuid=data["from_account"],
         to_account=data["to_account"],
@@ -144,6 +144,12 @@ def _staff_transfer(data: dict) -> tuple[int, dict]:
         reason=data["reason"],
         reference=data.get("reference", ""),
     )
+
+
+def staff_movement_response(**movement) -> tuple[int, dict]:
+    """Submit a staff movement of a customer's money: 201 and the transfer when booked, 202 and
+    the request while it waits for a second staff member."""
+    outcome = manual_movement_submit(**movement)
     if outcome.transfer is not None:
         return status.HTTP_201_CREATED, TransferSerializer(outcome.transfer).data
     pending = {"uuid": outcome.request.uuid, "status": "pending_approval"}
