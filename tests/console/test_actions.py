@@ -7,11 +7,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from django.urls import reverse
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import totp
@@ -21,7 +24,9 @@ from apps.accounts import admin as accounts_admin
 from apps.accounts.models import Account, AccountEvent
 from apps.accounts.services import account_freeze
 from apps.assets.models import Asset, ExchangeRate
-from apps.assets.services import asset_deactivate
+from apps.assets.selectors import exchange_rate_get
+from apps.assets.services import asset_deactivate, exchange_rate_record
+from apps.core.context import command_context
 from apps.core.migration_operations import drop_append_only_sql
 from apps.payments.models import MovementRequest, PaymentEvent, Transfer
 from apps.payments.services import deposit_create
@@ -150,6 +155,29 @@ def _refresh_rates(client, ledger, prepared):
     return response
 
 
+def _pending_rate(ledger, open_account):
+    """A rate another staff member recorded just beyond a narrowed band (within the spread,
+    so no cycle gains), waiting for approval."""
+    current = exchange_rate_get("EUR", "USD").rate
+    maker = {"type": "staff", "id": str(uuid.uuid4())}
+    with override_settings(EXCHANGE_RATE_BAND_PCT=Decimal("0.1")), command_context(actor=maker):
+        exchange_rate_record(from_code="EUR", to_code="USD", rate=current * Decimal("1.002"))
+    return ExchangeRate.objects.get(status="pending")
+
+
+def _approve_rates(client, ledger, pending):
+    response = run_action(client, ExchangeRate, "approve_rates", [pending.id], confirm="on")
+    assert ExchangeRate.objects.get(id=pending.id).status == "accepted"
+    return response
+
+
+def _reject_rates(client, ledger, pending):
+    fields = {"reason": "not what the market says"}
+    response = run_action(client, ExchangeRate, "reject_rates", [pending.id], **fields)
+    assert ExchangeRate.objects.get(id=pending.id).status == "rejected"
+    return response
+
+
 RUNS: dict[tuple[str, str], Run] = {
     ("accounts.Account", "freeze"): Run(
         "compliance", _freeze, "accounts.AccountFrozen", "card skimming"
@@ -180,6 +208,16 @@ RUNS: dict[tuple[str, str], Run] = {
     ),
     ("assets.ExchangeRate", "add_manual_rate"): Run("administrator", _add_manual_rate),
     ("assets.ExchangeRate", "refresh_rates"): Run("administrator", _refresh_rates),
+    ("assets.ExchangeRate", "approve_rates"): Run(
+        "administrator", _approve_rates, prepare=_pending_rate
+    ),
+    ("assets.ExchangeRate", "reject_rates"): Run(
+        "administrator",
+        _reject_rates,
+        "assets.ExchangeRateRejected",
+        "not what the market says",
+        _pending_rate,
+    ),
 }
 
 
