@@ -23,6 +23,17 @@ def _fresh_cache():
     cache.clear()
 
 
+@pytest.fixture
+def eager_tasks():
+    """Celery tasks (a custodian workflow's steps) run in the test's process, also where
+    REDIS_URL would send them to a broker with no worker listening."""
+    from tests.workflows.support import set_eager
+
+    previous = set_eager(True)
+    yield
+    set_eager(previous)
+
+
 def _on_postgres() -> bool:
     return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 

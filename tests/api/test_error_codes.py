@@ -396,7 +396,7 @@ def test_login_is_throttled_by_the_auth_scope(alice, auth_rate):
 
 
 def test_the_per_operation_limit_refuses_and_moves_no_money(
-    api, open_account, settings, django_capture_on_commit_callbacks
+    api, open_account, settings, django_capture_on_commit_callbacks, eager_tasks
 ):
     mine = open_account(funded={"USD": 1_000})["uuid"]
     settings.OPERATION_LIMITS = {

@@ -59,7 +59,7 @@ def test_deposit_transfer_history_and_balances(api, bob_api, open_account):
 
 
 def test_idempotent_replay_is_identical_and_moves_money_once(
-    api, open_account, django_capture_on_commit_callbacks
+    api, open_account, django_capture_on_commit_callbacks, eager_tasks
 ):
     mine = open_account(funded={"EUR": 500})
     url = f"/api/v1/accounts/{mine['uuid']}/withdraw"

@@ -5,16 +5,14 @@ from apps.core.seeding import seed_reference_data
 from apps.custodians.registry import connector_for
 from apps.payments.services import deposit_create
 from tests.factories import UserFactory
-from tests.workflows.support import install_clock, set_eager
+from tests.workflows.support import install_clock
 
 OMNIBUS = "FINAEGIS-OMNIBUS"
 
 
 @pytest.fixture(autouse=True)
-def _eager_tasks():
-    previous = set_eager(True)
-    yield
-    set_eager(previous)
+def _eager_tasks(eager_tasks):
+    """Every custodian test runs its workflows in process."""
 
 
 @pytest.fixture(autouse=True)
