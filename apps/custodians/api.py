@@ -6,6 +6,7 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -58,10 +59,13 @@ class WebhookReceiptSerializer(serializers.Serializer):
 
 
 class CustodianListView(APIView):
-    """Registered custodians and their health (circuit breaker, last sync and reconciliation)."""
+    """Registered custodians and their health (circuit breaker, last sync and reconciliation):
+    staff only, since circuit states and open discrepancies tell an attacker when to strike."""
 
     @extend_schema(responses={200: CustodianSerializer(many=True), **ERRORS})
     def get(self, request):
+        if not request.user.has_perm("custodians.view_circuitbreakerstate"):
+            raise PermissionDenied("Only staff see the custodians' health.")
         return Response(CustodianSerializer(custodian_list(), many=True).data)
 
 

@@ -114,7 +114,7 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("bank-allocations", "PUT"): Expect(anon=401, cross=None, own=200),
     ("bank-allocations-preview", "GET"): Expect(anon=401, cross=None, own=200),
     # --- custodians; the webhook is authenticated by its HMAC signature, never by a token
-    ("custodians", "GET"): Expect(anon=401, cross=None, own=200),
+    ("custodians", "GET"): staff_only(),
     ("custodian-webhook", "POST"): Expect(
         anon=401,
         anon_code="INVALID_SIGNATURE",

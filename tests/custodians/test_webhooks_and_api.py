@@ -14,7 +14,7 @@ from apps.custodians.services import custodian_withdrawal_start, webhook_signatu
 from apps.users.services import token_create
 from apps.workflows.selectors import workflow_lease_get, workflow_run_get
 from apps.workflows.services import workflow_advance
-from tests.factories import UserFactory
+from tests.factories import StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -143,8 +143,16 @@ def client_for(user) -> APIClient:
     return client
 
 
+def _operator():
+    from django.contrib.auth.models import Group
+
+    staff = StaffFactory()
+    staff.groups.add(Group.objects.get(name="operator"))
+    return staff
+
+
 def test_the_custodian_list_shows_each_connector_and_its_circuit(bank, clock):
-    client = client_for(UserFactory())
+    client = client_for(_operator())
     (mock,) = client.get("/api/v1/custodians").json()
     assert mock["code"] == "mock_bank" and mock["connector"] == "MockBank"
     assert mock["is_default"] is True and mock["status"] == "available"
@@ -159,6 +167,12 @@ def test_the_custodian_list_shows_each_connector_and_its_circuit(bank, clock):
     assert mock["circuit"]["consecutive_failures"] == 5
     assert mock["circuit"]["recent_failure_rate"] == "1.00"
     assert mock["circuit"]["retry_at"] is not None
+
+
+def test_a_customer_does_not_see_the_custodians_health(bank):
+    """Circuit states and open discrepancies tell an attacker when to strike."""
+    response = client_for(UserFactory()).get("/api/v1/custodians")
+    assert response.status_code == 403 and error_code(response) == "PERMISSION_DENIED"
 
 
 def test_the_custodian_list_needs_a_token(bank):
