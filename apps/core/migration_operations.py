@@ -1,4 +1,9 @@
-"""Migration operation that makes an event table append-only at the database."""
+"""Migration operations that make an event table append-only at the database.
+
+Row triggers reject UPDATE and DELETE (a DELETE without WHERE too). PostgreSQL's TRUNCATE fires
+no row trigger, so it gets a statement-level trigger of its own; SQLite has no TRUNCATE (its
+"truncate optimisation" of a bare DELETE is switched off when a DELETE trigger exists).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,17 @@ def _trigger_name(table: str, op: str) -> str:
     return f"{table}_no_{op.lower()}"
 
 
+def _pg_no_truncate_sql(table: str) -> str:
+    return (
+        f'CREATE TRIGGER "{_trigger_name(table, "TRUNCATE")}" BEFORE TRUNCATE ON "{table}" '
+        f"FOR EACH STATEMENT EXECUTE FUNCTION finaegis_reject_event_change()"
+    )
+
+
+def _pg_drop_no_truncate_sql(table: str) -> str:
+    return f'DROP TRIGGER IF EXISTS "{_trigger_name(table, "TRUNCATE")}" ON "{table}"'
+
+
 def append_only_sql(vendor: str, table: str) -> list[str]:
     if vendor == "postgresql":
         return [
@@ -28,6 +44,7 @@ def append_only_sql(vendor: str, table: str) -> list[str]:
                 f"FOR EACH ROW EXECUTE FUNCTION finaegis_reject_event_change()"
                 for op in ("UPDATE", "DELETE")
             ),
+            _pg_no_truncate_sql(table),
         ]
     if vendor == "sqlite":
         return [
@@ -40,14 +57,24 @@ def append_only_sql(vendor: str, table: str) -> list[str]:
 
 def drop_append_only_sql(vendor: str, table: str) -> list[str]:
     on_table = f' ON "{table}"' if vendor == "postgresql" else ""
-    return [
+    rows = [
         f'DROP TRIGGER IF EXISTS "{_trigger_name(table, op)}"{on_table}'
         for op in ("UPDATE", "DELETE")
     ]
+    return [*rows, _pg_drop_no_truncate_sql(table)] if vendor == "postgresql" else rows
+
+
+def no_truncate_sql(vendor: str, table: str) -> list[str]:
+    """The TRUNCATE trigger alone, for a table made append-only before it existed; re-creating
+    it is harmless (a database migrated from scratch already has it from `AppendOnly`)."""
+    if vendor != "postgresql":
+        return []
+    return [_PG_FUNCTION, _pg_drop_no_truncate_sql(table), _pg_no_truncate_sql(table)]
 
 
 class AppendOnly(Operation):
-    """Install triggers that reject UPDATE and DELETE on a model's table (PostgreSQL, SQLite)."""
+    """Install triggers that reject UPDATE, DELETE and TRUNCATE on a model's table (PostgreSQL,
+    SQLite)."""
 
     reversible = True
     reduces_to_sql = True
@@ -80,3 +107,23 @@ class AppendOnly(Operation):
     @property
     def migration_name_fragment(self):
         return f"{self.model_name.lower()}_append_only"
+
+
+class NoTruncate(AppendOnly):
+    """Add the TRUNCATE trigger to a table `AppendOnly` ran on before it installed one."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        vendor = schema_editor.connection.vendor
+        for sql in no_truncate_sql(vendor, self._table(app_label, to_state)):
+            schema_editor.execute(sql, params=None)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(_pg_drop_no_truncate_sql(self._table(app_label, from_state)))
+
+    def describe(self):
+        return f"Reject TRUNCATE on {self.model_name}"
+
+    @property
+    def migration_name_fragment(self):
+        return f"{self.model_name.lower()}_no_truncate"

@@ -62,6 +62,7 @@ def _chain_breaks(model: type[StoredEvent], chunk_size: int) -> Iterator[BrokenL
             link = BrokenLink(table, aggregate_uuid, version, "hash does not match its content")
         if link is not None:
             broken.add(aggregate_uuid)
+            heads.pop(aggregate_uuid, None)  # reported once, as broken, not also as headless
             yield link
             continue
         previous, expected = stored_hash, expected + 1
