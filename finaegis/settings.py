@@ -76,6 +76,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestContextMiddleware",
     "apps.core.observability.MetricsMiddleware",
+    "apps.core.middleware.HostileInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -316,7 +317,15 @@ UNFOLD = {
 
 # --- API -------------------------------------------------------------------------------------
 
+# One limit on a request body for the whole API (413 PAYLOAD_TOO_LARGE above it); Django's own
+# limit on what it reads into memory is the same number.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+
 REST_FRAMEWORK = {
+    # JSON bodies only: a form or multipart body is 415 UNSUPPORTED_MEDIA_TYPE.
+    "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.ApiJSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.users.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",

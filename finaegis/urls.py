@@ -15,4 +15,6 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
 ]
 
+handler400 = "apps.core.api.bad_request_error"
 handler404 = "apps.core.api.not_found"
+handler500 = "apps.core.api.server_error_response"

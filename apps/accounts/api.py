@@ -26,6 +26,7 @@ from apps.accounts.services import account_close, account_freeze, account_open, 
 from apps.core import sql
 from apps.core.api import (
     ErrorSerializer,
+    JsonIntegerField,
     MinorUnitsField,
     StandardPagination,
     idempotent_response,
@@ -421,7 +422,7 @@ class AccountTransfersView(APIView):
 
 
 class AdjustmentSerializer(serializers.Serializer):
-    amount = serializers.IntegerField(
+    amount = JsonIntegerField(
         min_value=-(10**18),
         max_value=10**18,
         help_text="Signed integer minor units: positive credits the account, negative debits it",

@@ -16,7 +16,7 @@ from apps.assets.selectors import (
     exchange_rate_list,
     exchange_rate_quote,
 )
-from apps.core.api import ErrorSerializer, StandardPagination, page_of
+from apps.core.api import ErrorSerializer, JsonIntegerField, StandardPagination, page_of
 from apps.core.errors import AssetNotFound, NotFound
 
 ERRORS = {code: ErrorSerializer for code in (400, 401, 404, 422, 429)}
@@ -91,7 +91,7 @@ class RateQuerySerializer(serializers.Serializer):
 
 
 class ConvertQuerySerializer(serializers.Serializer):
-    amount = serializers.IntegerField(min_value=0, max_value=10**18, help_text="Minor units")
+    amount = JsonIntegerField(in_query=True, min_value=0, max_value=10**18, help_text="Minor units")
 
 
 class ConversionSerializer(serializers.Serializer):

@@ -160,7 +160,7 @@ class AllocationUpdateSerializer(serializers.Serializer):
 
 
 class PreviewQuerySerializer(serializers.Serializer):
-    amount = MinorUnitsField()
+    amount = MinorUnitsField(in_query=True)
     asset_code = serializers.CharField(max_length=10, default="EUR")
 
 

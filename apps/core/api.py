@@ -11,7 +11,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db import connection
 from django.http import Http404, JsonResponse
-from django.views.defaults import page_not_found
+from django.views.defaults import bad_request, page_not_found, server_error
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -31,7 +31,7 @@ _CODES_BY_EXCEPTION: list[tuple[type[Exception], str]] = [
     (Http404, "NOT_FOUND"),
     (exceptions.ValidationError, "VALIDATION_ERROR"),
     (exceptions.ParseError, "VALIDATION_ERROR"),
-    (exceptions.UnsupportedMediaType, "VALIDATION_ERROR"),
+    (exceptions.UnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE"),
     (exceptions.MethodNotAllowed, "METHOD_NOT_ALLOWED"),
     (exceptions.NotAcceptable, "NOT_ACCEPTABLE"),
     (exceptions.Throttled, "THROTTLED"),
@@ -40,6 +40,7 @@ _CODES_BY_EXCEPTION: list[tuple[type[Exception], str]] = [
 _MESSAGES = {
     "VALIDATION_ERROR": "The request is invalid; see details.",
     "NOT_FOUND": "Not found.",
+    "SERVER_ERROR": "The server failed to answer; the request id names it in the logs.",
 }
 
 
@@ -81,25 +82,40 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
-class MinorUnitsField(serializers.IntegerField):
-    """A positive amount in the asset's minor units, as a JSON integer.
+_ASCII_DIGITS = re.compile(r"[0-9]{1,19}")
 
-    DRF's IntegerField would read "100.00" as 100, which a client meaning one hundred dollars
-    would regret; decimal strings, floats and booleans are refused instead.
+
+class JsonIntegerField(serializers.IntegerField):
+    """An integer that the client sent as a JSON integer, and nothing else.
+
+    DRF's IntegerField also reads "100", " 100 ", "100.00" and full-width digits (int() takes
+    any Unicode digit), floats with no fraction and booleans: each a way for a client to mean
+    something else than the number booked. Every amount or quantity in a body is one of these.
+
+    A query parameter is text: with `in_query=True` the field also takes ASCII digits, and only
+    those (no sign, space or other script).
     """
+
+    def __init__(self, *, in_query: bool = False, **kwargs):
+        self.in_query = in_query
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if self.in_query and isinstance(data, str) and _ASCII_DIGITS.fullmatch(data):
+            data = int(data)
+        if type(data) is not int:  # bool is a subclass of int; a float or a string is refused
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class MinorUnitsField(JsonIntegerField):
+    """A positive amount in the asset's minor units, as a JSON integer."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", 10**18)
         kwargs.setdefault("help_text", "Integer minor units (10050 USD is 100.50)")
         super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool | float) or (
-            isinstance(data, str) and not re.fullmatch(r"\s*-?\d+\s*", data)
-        ):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -150,11 +166,30 @@ def page_of(serializer_class: type[serializers.Serializer]) -> type[serializers.
     )
 
 
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
 def not_found(request, exception):
     """404 for paths nothing answers: the API's error body under /api/, the usual page elsewhere."""
-    if request.path.startswith("/api/"):
+    if _is_api(request):
         return JsonResponse(error_body("NOT_FOUND", _MESSAGES["NOT_FOUND"]), status=404)
     return page_not_found(request, exception)
+
+
+def bad_request_error(request, exception):
+    """400 for what Django refuses before any view (e.g. a SuspiciousOperation)."""
+    if _is_api(request):
+        body = error_body("VALIDATION_ERROR", _MESSAGES["VALIDATION_ERROR"])
+        return JsonResponse(body, status=400)
+    return bad_request(request, exception)
+
+
+def server_error_response(request):
+    """500: the error body under /api/ (a client parses JSON), the usual page elsewhere."""
+    if _is_api(request):
+        return JsonResponse(error_body("SERVER_ERROR", _MESSAGES["SERVER_ERROR"]), status=500)
+    return server_error(request)
 
 
 class StandardPagination(PageNumberPagination):

@@ -9,6 +9,7 @@ Business-rule refusals are stored and replayed too, as API.md asks ("the first r
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -43,7 +44,13 @@ class ReplayedDomainError(DomainError):
 
 
 def request_fingerprint(payload: Any) -> str:
-    return hashlib.sha256(canonical_json(payload)).hexdigest()
+    try:
+        encoded = canonical_json(payload)
+    except UnicodeEncodeError:
+        # A lone surrogate has no UTF-8; its escaped form still tells one body from another.
+        # (The API's parser refuses such text; a caller in process may not have.)
+        encoded = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("ascii")
+    return hashlib.sha256(encoded).hexdigest()
 
 
 def _claim(scope: str, key: str, fingerprint: str) -> tuple[IdempotencyRecord, bool]:
