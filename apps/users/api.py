@@ -98,9 +98,13 @@ class LoginView(APIView):
 
 class LogoutView(APIView):
     permission_classes = [IsAuthenticated]
-    required_scopes = {"POST": "read"}
+    required_scopes = {"POST": None}  # any token may give itself up
 
-    @extend_schema(request=None, responses={204: None, **ERRORS})
+    @extend_schema(
+        request=None,
+        responses={204: None, **ERRORS},
+        description="Revokes the token used. Needs no scope.",
+    )
     def post(self, request):
         if isinstance(request.auth, ApiToken):
             token_revoke(user=request.user, token_uuid=request.auth.uuid)
@@ -114,14 +118,23 @@ class MeView(APIView):
 
 
 class TokenListView(APIView):
-    required_scopes = {"GET": "read", "POST": "read"}
+    required_scopes = {"GET": "read", "POST": "tokens"}
 
     @extend_schema(responses={200: TokenSerializer(many=True), **ERRORS})
     def get(self, request):
         tokens = ApiToken.objects.filter(user=request.user, revoked_at=None)
         return Response(TokenSerializer(tokens, many=True).data)
 
-    @extend_schema(request=TokenSerializer, responses={201: NewTokenSerializer, **ERRORS})
+    @extend_schema(
+        request=TokenSerializer,
+        responses={201: NewTokenSerializer, 403: ErrorSerializer, **ERRORS},
+        description=(
+            "Needs the `tokens` scope (login and registration tokens have every scope). The new "
+            "token gets at most the scopes of the token used (by default exactly them; asking "
+            "for more is 403 PERMISSION_DENIED) and expires no later than it: a longer "
+            "`expires_in_days` is capped, `expires_at` says when it ends."
+        ),
+    )
     def post(self, request):
         data = TokenSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -130,15 +143,19 @@ class TokenListView(APIView):
             name=data.validated_data["name"],
             scopes=data.validated_data.get("scopes"),
             ttl_days=data.validated_data.get("expires_in_days"),
+            created_by=request.auth if isinstance(request.auth, ApiToken) else None,
         )
         body = {**TokenSerializer(issued.token).data, "token": issued.secret}
         return Response(body, status=status.HTTP_201_CREATED)
 
 
 class TokenDetailView(APIView):
-    required_scopes = {"DELETE": "read"}
+    required_scopes = {"DELETE": "tokens"}
 
-    @extend_schema(responses={204: None, 404: ErrorSerializer, **ERRORS})
+    @extend_schema(
+        responses={204: None, 403: ErrorSerializer, 404: ErrorSerializer, **ERRORS},
+        description="Revokes one of the caller's tokens. Needs the `tokens` scope.",
+    )
     def delete(self, request, token_id):
         token_revoke(user=request.user, token_uuid=token_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

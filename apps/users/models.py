@@ -63,6 +63,15 @@ class User(AbstractBaseUser, PermissionsMixin):
     def get_short_name(self) -> str:
         return self.name or self.email
 
+    def has_perm(self, perm, obj=None) -> bool:
+        # Model permissions come from the staff roles (groups). They act only while the user is
+        # staff, so un-ticking "staff" withdraws them at once from every session and API token
+        # (read on each request), even before anyone removes the groups. An owner's object
+        # permissions on his own accounts (`obj` given) are not staff powers and stay.
+        if obj is None and not self.is_staff:
+            return False
+        return super().has_perm(perm, obj)
+
 
 class ApiToken(models.Model):
     """A bearer token. Only the SHA-256 of its secret is stored; the secret is shown once."""
@@ -72,6 +81,7 @@ class ApiToken(models.Model):
         TRANSFER = "transfer", "Move money: deposits, withdrawals, transfers, conversions"
         ACCOUNTS = "accounts", "Open and close accounts"
         VOTE = "vote", "Vote in polls"
+        TOKENS = "tokens", "Create and revoke API tokens (no broader or longer-lived than itself)"
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")

@@ -8,7 +8,9 @@ from apps.users.models import ApiToken
 
 
 class TokenHasScope(BasePermission):
-    """The view names the scope each method needs in `required_scopes`: {"GET": "read", ...}.
+    """The view names the scope each method needs in `required_scopes`: {"GET": "read", ...};
+    `None` for a method any token may call (logout). A method not named needs `read` to read
+    and `transfer` to write.
 
     Requests authenticated by a browser session (the console) are not limited by scopes.
     """
@@ -19,7 +21,9 @@ class TokenHasScope(BasePermission):
         token = request.auth
         if not isinstance(token, ApiToken):
             return True
-        needed = getattr(view, "required_scopes", {}).get(request.method)
-        if needed is None:
+        required = getattr(view, "required_scopes", {})
+        if request.method in required:
+            needed = required[request.method]
+        else:
             needed = "read" if request.method in ("GET", "HEAD", "OPTIONS") else "transfer"
-        return needed in token.scopes
+        return needed is None or needed in token.scopes

@@ -36,18 +36,37 @@ class IssuedToken:
         return self.token.expires_at
 
 
+class TokenScopeExceeded(DomainError):
+    code = "PERMISSION_DENIED"
+    default_message = "A token can only create tokens with at most its own scopes."
+    http_status = 403
+
+
 def token_create(
-    *, user: User, name: str, scopes: list[str] | None = None, ttl_days: int | None = None
+    *,
+    user: User,
+    name: str,
+    scopes: list[str] | None = None,
+    ttl_days: int | None = None,
+    created_by: ApiToken | None = None,
 ) -> IssuedToken:
-    scopes = ALL_SCOPES if scopes is None else scopes
+    """A new token for `user`. `created_by` is the token the request came with, if any (None for
+    a password login, registration or the console): the new token then gets at most its scopes
+    (by default exactly them) and expires no later than it (a longer life is capped), so a
+    narrow or short-lived token can never mint a broader or longer-lived one."""
+    if created_by is not None:
+        created_by = _token_creating(created_by, user)
+    allowed = ALL_SCOPES if created_by is None else created_by.scopes
+    scopes = allowed if scopes is None else scopes
     unknown = sorted(set(scopes) - set(ALL_SCOPES))
     if unknown or not scopes:
         raise InvalidInput(details={"scopes": [f"choose from {', '.join(ALL_SCOPES)}"]})
-    days = ttl_days or settings.API_TOKEN_TTL_DAYS
-    if not 1 <= days <= settings.API_TOKEN_MAX_TTL_DAYS:
-        raise InvalidInput(
-            details={"expires_in_days": [f"between 1 and {settings.API_TOKEN_MAX_TTL_DAYS}"]}
-        )
+    beyond = sorted(set(scopes) - set(allowed))
+    if beyond:
+        raise TokenScopeExceeded(details={"scopes": beyond})
+    expires_at = timezone.now() + timedelta(days=_ttl_days(ttl_days))
+    if created_by is not None:
+        expires_at = min(expires_at, created_by.expires_at)
     secret = f"fa_{secrets.token_urlsafe(32)}"
     token = ApiToken.objects.create(
         user=user,
@@ -55,9 +74,29 @@ def token_create(
         key_hash=hash_secret(secret),
         prefix=secret[:10],
         scopes=sorted(set(scopes)),
-        expires_at=timezone.now() + timedelta(days=days),
+        expires_at=expires_at,
     )
     return IssuedToken(token, secret)
+
+
+def _ttl_days(requested: int | None) -> int:
+    days = requested or settings.API_TOKEN_TTL_DAYS
+    if not 1 <= days <= settings.API_TOKEN_MAX_TTL_DAYS:
+        raise InvalidInput(
+            details={"expires_in_days": [f"between 1 and {settings.API_TOKEN_MAX_TTL_DAYS}"]}
+        )
+    return days
+
+
+def _token_creating(token: ApiToken, user: User) -> ApiToken:
+    """The creating token as stored now: one revoked or expired since the request was
+    authenticated, one of another user, or one without the `tokens` scope creates nothing."""
+    current = ApiToken.objects.select_related("user").filter(pk=token.pk, user=user).first()
+    if current is None or not current.is_usable(timezone.now()):
+        raise InvalidCredentials("The token is invalid, expired or revoked.")
+    if ApiToken.Scope.TOKENS not in current.scopes:
+        raise TokenScopeExceeded("The token's scopes do not allow creating tokens.")
+    return current
 
 
 def token_revoke(*, user: User, token_uuid) -> None:
