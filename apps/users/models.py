@@ -63,6 +63,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     def get_short_name(self) -> str:
         return self.name or self.email
 
+    def save(self, *args, **kwargs) -> None:
+        # `_password` is set by set_password() and left unset by a hash upgrade at login, so
+        # it means exactly "the password changed": every token issued before is revoked.
+        password_changed = self._password is not None and self.pk is not None
+        super().save(*args, **kwargs)
+        if password_changed:
+            self.api_tokens.filter(revoked_at=None).update(revoked_at=timezone.now())
+
     def has_perm(self, perm, obj=None) -> bool:
         # Model permissions come from the staff roles (groups). They act only while the user is
         # staff, so un-ticking "staff" withdraws them at once from every session and API token

@@ -144,3 +144,18 @@ def test_a_user_who_loses_staff_status_loses_staff_powers_on_his_tokens(staff_ap
     response = staff_api.post(url, {**adjust, "reason": "again"}, format="json")
     assert response.status_code in (403, 404), response.json()
     assert response.json()["error"] in ("PERMISSION_DENIED", "NOT_FOUND")
+
+
+def test_a_password_change_revokes_every_token_of_the_user(alice, bob):
+    _, client = _issued(alice, None)
+    _, bobs = _issued(bob, None)
+    alice.set_password("another-long-passphrase-7")
+    alice.save()
+    assert_error(client.get("/api/v1/auth/me"), 401, "NOT_AUTHENTICATED")
+    assert bobs.get("/api/v1/auth/me").status_code == 200
+    login = APIClient().post(
+        "/api/v1/auth/login",
+        {"email": alice.email, "password": "another-long-passphrase-7"},
+        format="json",
+    )
+    assert _client(login.json()["token"]).get("/api/v1/auth/me").status_code == 200
