@@ -518,6 +518,10 @@ ASSET_AMOUNT_LIMITS = {
     **env.json("ASSET_AMOUNT_LIMITS", default={}),
 }
 
+# /healthz answers within this many seconds (load balancers give up on a probe after 1-2 s): a
+# cache or broker check still waiting then counts as failed.
+HEALTHZ_TIMEOUT_SECONDS = env.float("HEALTHZ_TIMEOUT_SECONDS", default=0.4)
+
 # Idempotency-Key responses are kept at least this long (API.md: at least 24 hours).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 
