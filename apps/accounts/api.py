@@ -432,8 +432,8 @@ class AdjustmentSerializer(serializers.Serializer):
     reference = serializers.CharField(max_length=255, required=False, allow_blank=True)
 
     def validate_amount(self, value):
-        if isinstance(self.initial_data.get("amount"), bool | float | str) or value == 0:
-            raise serializers.ValidationError("must be a non-zero JSON integer")
+        if value == 0:  # the field already refuses anything but a JSON integer
+            raise serializers.ValidationError("must not be zero")
         return value
 
 

@@ -26,7 +26,13 @@ from django.conf import settings
 from apps.accounts.aggregates import Account, Posting
 from apps.core import store
 from apps.core.aggregates import AggregateRoot
-from apps.core.errors import AggregateNotFound, AmountTooLarge, NotFound, UnbalancedEntry
+from apps.core.errors import (
+    AggregateNotFound,
+    AmountTooLarge,
+    InvalidInput,
+    NotFound,
+    UnbalancedEntry,
+)
 from apps.core.events import DomainEvent
 from apps.core.projection import EventRecord
 
@@ -96,6 +102,15 @@ def amount_bounds(asset_code: str) -> tuple[int, int]:
         own.get("per_operation", default["per_operation"]),
         own.get("per_balance", default["per_balance"]),
     )
+
+
+def positive_amount(amount: object) -> int:
+    """A customer-given amount: an integer of minor units above zero (VALIDATION_ERROR)."""
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise InvalidInput(details={"amount": ["must be an integer of minor units"]})
+    if amount <= 0:
+        raise InvalidInput(details={"amount": ["must be greater than zero"]})
+    return amount
 
 
 def amount_check(asset_code: str, amount: int) -> int:

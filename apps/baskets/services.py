@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from apps.accounts.aggregates import SYSTEM
 from apps.accounts.models import Account as AccountView
-from apps.accounts.posting import JournalEntry, entry_post, transfer_legs
+from apps.accounts.posting import JournalEntry, entry_post, positive_amount, transfer_legs
 from apps.accounts.selectors import balances_by_asset
 from apps.accounts.services import FX_POSITION, system_account_ensure, system_account_uuid
 from apps.assets.models import AssetType
@@ -415,19 +415,11 @@ def basket_period_start(*, code: str, now: dt.datetime | None = None) -> dict[st
 # --- compose and decompose -----------------------------------------------------------------------
 
 
-def _check_amount(amount: Any) -> int:
-    if not isinstance(amount, int) or isinstance(amount, bool):
-        raise InvalidInput(details={"amount": ["must be an integer of minor units"]})
-    if amount <= 0:
-        raise InvalidInput(details={"amount": ["must be greater than zero"]})
-    return amount
-
-
 @store.command
 def _basket_operation(
     kind: str, account_uuid: uuid.UUID, basket_code: str, amount: int
 ) -> BasketOperationView:
-    amount = _check_amount(amount)
+    amount = positive_amount(amount)
     basket_get_active(basket_code)
     # Locked: a rebalance that changes the quantities waits for this operation, and it for one.
     basket = _load_basket(basket_code)

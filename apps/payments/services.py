@@ -30,6 +30,7 @@ from apps.accounts.posting import (
     amount_check,
     entry_apply,
     entry_post,
+    positive_amount,
     transfer_legs,
 )
 from apps.accounts.services import FX_POSITION, settlement_code, system_account_uuid
@@ -63,14 +64,6 @@ R = TypeVar("R")
 
 if TYPE_CHECKING:
     from apps.assets.models import Asset
-
-
-def _check_amount(amount: Any) -> int:
-    if not isinstance(amount, int) or isinstance(amount, bool):
-        raise InvalidInput(details={"amount": ["must be an integer of minor units"]})
-    if amount <= 0:
-        raise InvalidInput(details={"amount": ["must be greater than zero"]})
-    return amount
 
 
 def _check_reference(reference: str) -> str:
@@ -189,7 +182,7 @@ class _CheckedTransfer:
 def _check_transfer(
     req: TransferRequest, active_asset: Callable[[str], Asset] = asset_get_active
 ) -> _CheckedTransfer:
-    amount = _check_amount(req.amount)
+    amount = positive_amount(req.amount)
     reference = _check_reference(req.reference)
     if req.from_account == req.to_account:
         raise SameAccount(details={"account": str(req.from_account)})
@@ -307,7 +300,7 @@ def _settlement_command(
     reason: str = "",
 ) -> TransferView:
     """A deposit (settlement -> account) or a withdrawal (account -> settlement)."""
-    amount = _check_amount(amount)
+    amount = positive_amount(amount)
     asset = asset_get_active(asset_code).code
     settlement = _settlement_uuid(custodian)
     source, target = (settlement, account_uuid) if kind == "deposit" else (account_uuid, settlement)
@@ -388,7 +381,7 @@ def withdrawal_create(
 def _conversion_command(
     account_uuid: uuid.UUID, from_asset: str, to_asset: str, amount: int
 ) -> TransferView:
-    amount = _check_amount(amount)
+    amount = positive_amount(amount)
     from_asset = asset_get_active(from_asset).code
     to_asset = asset_get_active(to_asset).code
     if from_asset == to_asset:
@@ -635,7 +628,7 @@ def manual_movement_submit(
     recorded as a pending request for another staff member. Either way it carries the staff
     member (the actor) and the reason."""
     check_movement(kind=kind, reason=reason, account=account_uuid, to_account=to_account)
-    amount = _check_amount(amount)
+    amount = positive_amount(amount)
     asset_code = asset_get_active(asset_code).code
     amount_check(asset_code, amount)
     _require_accounts_exist(account_uuid, *([to_account] if to_account else []))
